@@ -1,0 +1,213 @@
+"""The SQLite catalogue: opening it, the single-writer lock, and the reads scans need.
+
+Every connection runs in WAL mode with a busy timeout, so a media server can
+read while we write. Only one process writes: `open_for_writing` takes an
+exclusive lock on `<db>.lock` (released by the kernel even after SIGKILL), and
+any job its predecessor left "running" is marked "interrupted". Within that
+process one thread owns the write connection (see writer.py); readers open
+their own connections.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import schema
+from .records import Known
+
+BUSY_TIMEOUT_S = 10.0
+
+
+class CatalogError(RuntimeError):
+    """A fatal problem with the catalogue file; the message names the path."""
+
+
+class CatalogBusy(CatalogError):
+    """Another process holds the writer lock."""
+
+
+def utc_now() -> str:
+    """The one timestamp form of the catalogue: ISO 8601 UTC, milliseconds, 'Z'."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode: callers open transactions explicitly."""
+    if readonly:
+        if not path.exists():
+            raise CatalogError(f"no catalogue at {path} yet: run `indexer scan` first")
+        uri = f"file:{_quote_uri(path)}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                               timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+        except (OSError, sqlite3.Error) as error:
+            raise CatalogError(f"cannot open the catalogue {path}: {error}") from None
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    return conn
+
+
+def _quote_uri(path: Path) -> str:
+    from urllib.parse import quote
+    return quote(str(path.absolute()))
+
+
+class WriterLock:
+    """An exclusive `flock` on `<db>.lock`, holding the pid of its owner."""
+
+    def __init__(self, db_path: Path):
+        self.path = db_path.with_name(db_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CatalogBusy(
+                f"the catalogue {self.path.with_suffix('')} is being written by another indexer "
+                f"process (pid {owner}); only one may write at a time"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@contextmanager
+def open_for_writing(path: Path, synchronous: str = "full") -> Iterator[sqlite3.Connection]:
+    """Lock, migrate and tidy the catalogue; yields the connection the writer will own."""
+    lock = WriterLock(path)
+    lock.acquire()
+    try:
+        conn = connect(path, synchronous=synchronous)
+        try:
+            schema.migrate(conn)
+            conn.execute(
+                "UPDATE scan_jobs SET status = 'interrupted', finished_at = ?, "
+                "message = coalesce(message || char(10), '') || 'the indexer stopped before this job ended' "
+                "WHERE status = 'running'", (utc_now(),))
+            yield conn
+        finally:
+            conn.close()
+    finally:
+        lock.release()
+
+
+class Reader:
+    """The queries a scan makes while it walks, on a connection of its own."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def rows_in_dir(self, dir_text: str) -> dict[str, Known]:
+        """The rows directly inside one folder, by their `path` text."""
+        rows = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, inode, device, hash, status, error IS NOT NULL "
+            "FROM files WHERE dir = ?", (dir_text,))
+        return {row[1]: Known(*row) for row in rows}
+
+    def row_by_inode(self, device: int, inode: int) -> Known | None:
+        row = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, inode, device, hash, status, error IS NOT NULL "
+            "FROM files WHERE device = ? AND inode = ? AND hash IS NOT NULL LIMIT 1",
+            (device, inode)).fetchone()
+        return Known(*row) if row else None
+
+    def present_dirs_under(self, top_text: str) -> Iterator[str]:
+        """Folders at or below `top_text` that hold present rows."""
+        yield from (row[0] for row in self.conn.execute(
+            f"SELECT DISTINCT dir FROM files WHERE status = 'present' AND {_UNDER}",
+            _under(top_text)))
+
+    def present_count_under(self, top_text: str) -> int:
+        return self.conn.execute(
+            f"SELECT count(*) FROM files WHERE status = 'present' AND {_UNDER}",
+            _under(top_text)).fetchone()[0]
+
+    def is_empty(self) -> bool:
+        return self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0] == 1
+
+
+# A folder and everything below it, as a range on the `dir` index: every
+# descendant's text starts with "top/", and "0" is the character after "/".
+_UNDER = "(dir = :top OR (dir >= :prefix AND dir < :after))"
+
+
+def _under(top_text: str) -> dict[str, str]:
+    prefix = top_text if top_text.endswith("/") else top_text + "/"
+    return {"top": top_text, "prefix": prefix, "after": prefix[:-1] + "0"}
+
+
+def job_row(conn: sqlite3.Connection, job_id: int) -> dict:
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute("SELECT * FROM scan_jobs WHERE id = ?", (job_id,)).fetchone()
+    finally:
+        conn.row_factory = None
+    result = dict(row) if row else {}
+    if result:
+        result["roots"] = json.loads(result["roots"])
+    return result
+
+
+def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict]:
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row))
+
+
+def status_report(conn: sqlite3.Connection, recent: int = 5) -> dict:
+    """Running and recent jobs, and totals by kind and status: `indexer status`."""
+    jobs = list(_dicts(conn.execute(
+        "SELECT * FROM scan_jobs WHERE status = 'running' OR id IN "
+        "(SELECT id FROM scan_jobs ORDER BY id DESC LIMIT ?) ORDER BY id DESC", (recent,))))
+    for job in jobs:
+        job["roots"] = json.loads(job["roots"])
+    totals: dict[str, dict[str, int]] = {}
+    for kind, status, count in conn.execute(
+            "SELECT kind, status, count(*) FROM files GROUP BY kind, status ORDER BY kind, status"):
+        totals.setdefault(kind, {"present": 0, "missing": 0})[status] = count
+    errors = conn.execute("SELECT count(*) FROM files WHERE error IS NOT NULL").fetchone()[0]
+    last_change = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    return {"schema_version": schema.version(conn), "jobs": jobs, "files": totals,
+            "files_with_errors": errors, "last_change_seq": last_change}
+
+
+FILE_COLUMNS = ("id, root, path, path_raw, dir, size, mtime_ns, inode, device, hash, kind, status, "
+                "first_seen, updated_at, missing_since, error")
+
+
+def iter_files(conn: sqlite3.Connection, *, missing: bool = False, errors: bool = False,
+               limit: int | None = None) -> Iterator[dict]:
+    """Catalogue rows in path order, streamed: present ones, or the missing, or those with errors."""
+    where = "status = 'missing'" if missing else "status = 'present'"
+    if errors:
+        where = "error IS NOT NULL" + (" AND status = 'missing'" if missing else "")
+    yield from _dicts(conn.execute(
+        f"SELECT {FILE_COLUMNS} FROM files WHERE {where} ORDER BY path LIMIT ?",
+        (-1 if limit is None else limit,)))
+
+
+def file_by_path(conn: sqlite3.Connection, path_text: str) -> dict | None:
+    return next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
+                                    (path_text,))), None)

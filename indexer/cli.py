@@ -1,0 +1,228 @@
+"""The `indexer` command. Each command loads the configuration, calls one function,
+and maps known errors to one line and an exit code:
+
+    0  done (per-file errors are reported, not fatal)
+    1  a fatal error: no root usable, catalogue busy or unwritable
+    2  bad usage or configuration
+    130  the scan was cancelled (Ctrl-C or SIGTERM); what was done is saved
+
+Heavy modules are imported inside the commands: start-up time counts in every call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Keep a SQLite catalogue of a media library in sync with its folders.")
+log = logging.getLogger("indexer")
+
+ConfigOption = Annotated[Optional[str], typer.Option(
+    "--config", metavar="FILE", help="TOML configuration (default: $INDEXER_CONFIG, "
+    "~/.config/indexer/config.toml, /etc/indexer/config.toml).")]
+DbOption = Annotated[Optional[str], typer.Option(
+    "--db", metavar="FILE", help="The catalogue file (also $INDEXER_DB).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+EXIT_FATAL, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+
+
+def _fail(code: int, message: str) -> None:
+    from .paths import printable
+    typer.echo(f"indexer: error: {printable(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def _errors_to_exit_codes(command: Callable) -> Callable:
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from .catalog import CatalogError
+        from .config import ConfigError
+        from .schema import SchemaTooNew
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            _fail(EXIT_USAGE, str(error))
+        except (CatalogError, SchemaTooNew) as error:
+            _fail(EXIT_FATAL, str(error))
+    return run
+
+
+def _load(config_file: str | None, db: str | None, **overrides: Any):
+    from . import config
+    return config.load(config_file, {"database.path": db, **overrides})
+
+
+def _read_conn(cfg):
+    from . import catalog
+    return catalog.connect(cfg.database.path, readonly=True)
+
+
+@app.callback()
+def main_options(debug: Annotated[bool, typer.Option(
+        "--debug", help="Debug logging, and tracebacks on errors.")] = False) -> None:
+    _setup_logging(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        sys.excepthook = _short_excepthook
+
+
+@app.command()
+@_errors_to_exit_codes
+def scan(
+    roots: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[ROOT]...", help="Folders to scan (default: library.roots).")] = None,
+    sequential: Annotated[bool, typer.Option("--sequential", help="Run every stage in one thread.")] = False,
+    workers: Annotated[Optional[int], typer.Option(help="Hashing threads (scan.workers).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Rows per transaction (scan.batch_size).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="default, conservative or aggressive.")] = None,
+    rehash: Annotated[bool, typer.Option("--rehash", help="Read and hash every file again.")] = False,
+    as_json: JsonOption = False,
+    config_file: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Scan the library once: add new files, update changed ones, mark vanished ones missing.
+
+    Example: indexer scan ~/Music --profile conservative
+    """
+    cfg = _load(config_file, db, **{
+        "library.roots": roots or None, "scan.parallel": False if sequential else None,
+        "scan.workers": workers, "scan.batch_size": batch_size, "scan.profile": profile})
+    from .console import print_summary, scan_progress
+    from .manager import Manager
+
+    manager = Manager(config=cfg)
+    with _cancel_on_signals(manager.cancel), scan_progress() as show:
+        result = manager.scan(on_progress=show, rehash=rehash)
+    print_summary(result.summary(), as_json)
+    if result.status == "cancelled":
+        raise typer.Exit(EXIT_CANCELLED)
+    if result.status == "failed":
+        _fail(EXIT_FATAL, result.message or "the scan failed")
+
+
+@app.command()
+@_errors_to_exit_codes
+def status(as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None) -> None:
+    """Show running and recent scan jobs with their progress, and catalogue totals.
+
+    Example: indexer status --json
+    """
+    from . import catalog
+    cfg = _load(config_file, db)
+    conn = _read_conn(cfg)
+    report = {"catalogue": str(cfg.database.path), **catalog.status_report(conn)}
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    from .console import print_status
+    print_status(report)
+
+
+@app.command("ls")
+@_errors_to_exit_codes
+def list_files(
+    missing: Annotated[bool, typer.Option("--missing", help="Only files marked missing.")] = False,
+    errors: Annotated[bool, typer.Option("--errors", help="Only files with an error.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many rows.")] = None,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """List catalogue files in path order (present ones unless --missing).
+
+    Example: indexer ls --errors
+    """
+    from . import catalog
+    from .console import print_rows
+    cfg = _load(config_file, db)
+    print_rows(catalog.iter_files(_read_conn(cfg), missing=missing, errors=errors, limit=limit),
+               as_json)
+
+
+@app.command()
+@_errors_to_exit_codes
+def show(
+    path: Annotated[str, typer.Argument(help="A file's path (relative paths are made absolute).")],
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Show one file's catalogue row.
+
+    Example: indexer show "~/Music/Artist/Album (2001)/01 - Song.flac"
+    """
+    from . import catalog
+    from .console import print_record
+    from .paths import db_text
+    cfg = _load(config_file, db)
+    text = db_text(os.path.abspath(os.path.expanduser(path)))[0]
+    row = catalog.file_by_path(_read_conn(cfg), text)
+    if row is None:
+        _fail(EXIT_FATAL, f"{text} is not in the catalogue {cfg.database.path}")
+    print_record(row, as_json)
+
+
+@app.command("config")
+@_errors_to_exit_codes
+def show_config(as_json: JsonOption = False, config_file: ConfigOption = None,
+                db: DbOption = None) -> None:
+    """Show the effective configuration and where each value came from.
+
+    Example: INDEXER_SCAN_WORKERS=2 indexer config
+    """
+    from .console import print_config
+    cfg = _load(config_file, db)
+    print_config(cfg, as_json)
+
+
+class _cancel_on_signals:
+    """SIGINT and SIGTERM both ask the scan to stop; a second one stops at once."""
+
+    def __init__(self, cancel: Callable[[], None]):
+        self.cancel = cancel
+        self._asked = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self._asked:
+            os._exit(EXIT_CANCELLED)  # the catalogue is crash-safe: SQLite rolls back
+        self._asked = True
+        log.warning("stopping: saving what is done (again to quit at once)")
+        self.cancel()
+
+    def __enter__(self) -> None:
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"indexer: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger("indexer")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _short_excepthook(kind, error, traceback) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.exit(EXIT_CANCELLED)
+    sys.stderr.write(f"indexer: error: {kind.__name__}: {error} (run with --debug for details)\n")
+    sys.exit(EXIT_FATAL)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,340 @@
+"""Configuration: every key, its default, and how a value is resolved.
+
+One table, `KEYS`, names every key with its default and its check. A value
+comes from, weakest first: the built-in default, the chosen profile, the TOML
+file, the environment, the command line. `load()` resolves them once into a
+frozen `Config`; nothing else in the package reads files or the environment
+for settings. A bad value or an unknown key raises `ConfigError` whose
+message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KINDS = ("audio", "video", "image", "other")
+PROFILES = ("default", "conservative", "aggressive")
+DEFAULT_IGNORE = (
+    "@eaDir", ".stversions", ".Trash-*", "lost+found", ".DS_Store", "Thumbs.db",
+    "._*", "*.part", "*.tmp", "*.crdownload", "*.!qB",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; `str()` is the one line shown to the user."""
+
+
+# --- value checks: each takes the raw value and returns the clean one or raises
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _int_at_least(low: int, high: int, auto: bool = False) -> Callable[[Any], int | str]:
+    def check(value: Any) -> int | str:
+        if auto and value == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            extra = ' or "auto"' if auto else ""
+            raise ValueError(f"must be a whole number from {low} to {high}{extra}")
+        return value
+    return check
+
+
+def _number_at_least(low: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not number >= low or number == float("inf"):
+            raise ValueError(f"must be a number >= {low:g}")
+        return number
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _roots(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # from the environment: like $PATH
+        value = [v for v in value.split(os.pathsep) if v]
+    roots = _str_list(value)
+    if any("\0" in root for root in roots):
+        raise ValueError("must not contain NUL characters")
+    return roots
+
+
+def _kinds(value: Any) -> tuple[str, ...]:
+    kinds = _str_list(value)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"must be a non-empty list of {', '.join(KINDS)}; got {unknown or 'none'}")
+    return tuple(k for k in KINDS if k in kinds)
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+    return check
+
+
+@dataclass(frozen=True)
+class Key:
+    section: str
+    name: str
+    default: Any
+    check: Callable[[Any], Any]
+    help: str
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+KEYS: tuple[Key, ...] = (
+    Key("library", "roots", [], _roots,
+        "folders to index; files outside them are never read"),
+    Key("library", "ignore", list(DEFAULT_IGNORE), _str_list,
+        "glob patterns matched against each file and folder name; matches are skipped"),
+    Key("library", "follow_symlinks", False, _bool,
+        "follow symbolic links (each folder is still visited once, so loops end)"),
+    Key("library", "kinds", ["audio", "video", "image"], _kinds,
+        'which kinds of file to index, by extension: audio, video, image, other'),
+    Key("database", "path", "auto", _text,
+        'the catalogue file; "auto" = $XDG_DATA_HOME/indexer/library.db (~/.local/share/...)'),
+    Key("database", "synchronous", "full", _choice("full", "normal"),
+        'SQLite synchronous mode: "full" survives power loss, "normal" may lose the last commits'),
+    Key("scan", "profile", "default", _choice(*PROFILES),
+        "a set of defaults for the keys below: default, conservative, aggressive"),
+    Key("scan", "parallel", True, _bool,
+        "hash files in a pool of threads; false runs every stage in one thread"),
+    Key("scan", "workers", "auto", _int_at_least(1, 256, auto=True),
+        'threads hashing files in parallel mode; "auto" = number of CPUs'),
+    Key("scan", "batch_size", 50, _int_at_least(1, 100_000),
+        "catalogue rows written per transaction"),
+    Key("scan", "smart_hash", True, _bool,
+        "hash a file only when it is new or its size, mtime or inode changed"),
+    Key("scan", "hash_buffer_kib", 1024, _int_at_least(64, 65_536),
+        "read buffer per hashing thread, KiB; over 64 lets xxhash release the GIL"),
+    Key("scan", "max_read_mib_s", 0, _number_at_least(0),
+        "cap on the bytes read per second for hashing, MiB/s; 0 = no cap"),
+    Key("metadata", "workers", "auto", _int_at_least(1, 64, auto=True),
+        'processes reading tags; "auto" = number of CPUs'),
+)
+KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
+
+# Profiles only set defaults: any key given in a file, the environment or on
+# the command line wins over them.
+PROFILE_VALUES: Mapping[str, Mapping[str, Any]] = {
+    "default": {},
+    "conservative": {"scan.workers": 2, "scan.batch_size": 25, "metadata.workers": 1},
+    "aggressive": {"scan.workers": 8, "scan.batch_size": 100, "metadata.workers": 4},
+}
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    roots: tuple[str, ...]
+    ignore: tuple[str, ...]
+    follow_symlinks: bool
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    path: Path
+    synchronous: str
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    profile: str
+    parallel: bool
+    workers: int
+    batch_size: int
+    smart_hash: bool
+    hash_buffer_kib: int
+    max_read_mib_s: float
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    workers: int
+
+
+@dataclass(frozen=True)
+class Config:
+    library: LibraryConfig
+    database: DatabaseConfig
+    scan: ScanConfig
+    metadata: MetadataConfig
+    file: Path | None = None
+    # dotted key -> where its value came from ("default", "profile aggressive", ...)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+def default_db_path(env: Mapping[str, str]) -> Path:
+    data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "indexer" / "library.db"
+
+
+def config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: `--config`, `$INDEXER_CONFIG`, the user's, the system's."""
+    chosen = explicit or env.get("INDEXER_CONFIG")
+    if chosen:
+        return Path(chosen).expanduser()
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for candidate in (Path(config_home) / "indexer" / "config.toml", Path("/etc/indexer/config.toml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+    flat: dict[str, Any] = {}
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: unknown key at top level of {path} (expected a [section])")
+        for name, value in table.items():
+            dotted = f"{section}.{name}"
+            if dotted not in KEY_BY_NAME:
+                raise ConfigError(f"{dotted}: unknown key in {path}")
+            flat[dotted] = value
+    return flat
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Keys from `INDEXER_<SECTION>_<KEY>` variables, plus `INDEXER_DB`."""
+    found: dict[str, tuple[Any, str]] = {}
+    sections = {key.section for key in KEYS}
+    for var, value in env.items():
+        if not var.startswith("INDEXER_") or var in ("INDEXER_CONFIG", "INDEXER_DB"):
+            continue
+        section, _, name = var[len("INDEXER_"):].lower().partition("_")
+        if section not in sections:
+            continue  # not one of ours: INDEXER_HOME and the like are left alone
+        dotted = f"{section}.{name}"
+        if dotted not in KEY_BY_NAME:
+            raise ConfigError(f"{dotted}: unknown key (from environment variable {var})")
+        found[dotted] = (value, f"environment {var}")
+    if env.get("INDEXER_DB"):
+        found["database.path"] = (env["INDEXER_DB"], "environment INDEXER_DB")
+    return found
+
+
+def load(
+    config_path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Resolve the configuration once: defaults < profile < file < env < `overrides`.
+
+    `overrides` holds command-line values by dotted key (None means "not given").
+    """
+    env = os.environ if env is None else env
+    path = config_file(config_path, env)
+    layers: list[tuple[dict[str, Any], str]] = []
+    if path is not None:
+        layers.append((_read_toml(path), f"file {path}"))
+    env_values = _read_env(env)
+    cli = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for dotted in cli:
+        if dotted not in KEY_BY_NAME:
+            raise ConfigError(f"{dotted}: unknown key")
+
+    raw: dict[str, Any] = {key.dotted: key.default for key in KEYS}
+    sources = {key.dotted: "default" for key in KEYS}
+    explicit: dict[str, tuple[Any, str]] = {}
+    for values, source in layers:
+        explicit.update({k: (v, source) for k, v in values.items()})
+    explicit.update(env_values)
+    explicit.update({k: (v, "command line") for k, v in cli.items()})
+
+    profile = _checked("scan.profile", *explicit.get("scan.profile", ("default", "default")))
+    for dotted, value in PROFILE_VALUES[profile].items():
+        raw[dotted], sources[dotted] = value, f"profile {profile}"
+    for dotted, (value, source) in explicit.items():
+        raw[dotted], sources[dotted] = value, source
+    values = {dotted: _checked(dotted, raw[dotted], sources[dotted]) for dotted in raw}
+    return _build(values, sources, path, env)
+
+
+def _checked(dotted: str, value: Any, source: str) -> Any:
+    try:
+        return KEY_BY_NAME[dotted].check(value)
+    except ValueError as error:
+        where = "" if source == "default" else f" (from {source})"
+        raise ConfigError(f"{dotted}: {error}, got {value!r}{where}") from None
+
+
+def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
+           env: Mapping[str, str]) -> Config:
+    cpus = os.cpu_count() or 1
+
+    def auto(dotted: str) -> int:
+        return cpus if values[dotted] == "auto" else values[dotted]
+
+    db_path = values["database.path"]
+    return Config(
+        library=LibraryConfig(
+            roots=tuple(os.path.abspath(os.path.expanduser(r)) for r in values["library.roots"]),
+            ignore=values["library.ignore"],
+            follow_symlinks=values["library.follow_symlinks"],
+            kinds=values["library.kinds"],
+        ),
+        database=DatabaseConfig(
+            path=default_db_path(env) if db_path == "auto" else Path(db_path).expanduser(),
+            synchronous=values["database.synchronous"],
+        ),
+        scan=ScanConfig(
+            profile=values["scan.profile"],
+            parallel=values["scan.parallel"],
+            workers=auto("scan.workers"),
+            batch_size=values["scan.batch_size"],
+            smart_hash=values["scan.smart_hash"],
+            hash_buffer_kib=values["scan.hash_buffer_kib"],
+            max_read_mib_s=values["scan.max_read_mib_s"],
+        ),
+        metadata=MetadataConfig(workers=auto("metadata.workers")),
+        file=path,
+        sources=sources,
+        values=values,
+    )

@@ -1,0 +1,188 @@
+"""What the CLI shows while a scan runs and when it ends. Only the CLI imports this.
+
+On a terminal: a live progress bar (rich, imported only then). Otherwise:
+a plain log line every few seconds, which journald and log files take well.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+from .paths import printable
+from .records import Progress
+
+log = logging.getLogger("indexer")
+
+PLAIN_EVERY_S = 5.0
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
+def progress_line(p: Progress) -> str:
+    c = p.counters
+    total = f"{c.files_found:,}" + ("" if p.walk_done else "+")
+    eta = f", about {p.eta:,.0f} s left" if p.eta is not None else ""
+    return (f"scan: {c.files_processed:,} of {total} files ({p.percent:.1f}%), "
+            f"{human_bytes(c.bytes_processed)} read, {p.rate:,.0f} files/s{eta}")
+
+
+class PlainProgress:
+    """A log line every few seconds: for pipes, files and the journal."""
+
+    def __init__(self, every: float = PLAIN_EVERY_S):
+        self.every = every
+        self._last = time.monotonic()
+
+    def __enter__(self) -> "PlainProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __call__(self, p: Progress) -> None:
+        if p.now - self._last >= self.every:
+            self._last = p.now
+            log.info("%s", progress_line(p))
+
+
+class BarProgress:
+    """A live bar on the terminal: found, processed, bytes, rate, and the ETA once known."""
+
+    def __init__(self, stream: TextIO):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress as RichProgress, TextColumn
+
+        self._bar = RichProgress(
+            TextColumn("[bold]scan"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[detail]}"),
+            console=Console(file=stream), transient=True, refresh_per_second=8)
+        self._task = self._bar.add_task("scan", total=None, detail="walking...")
+
+    def __enter__(self) -> "BarProgress":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def __call__(self, p: Progress) -> None:
+        c = p.counters
+        found = f"{c.files_found:,}" + ("" if p.walk_done else "+")
+        eta = f" · ETA {p.eta:,.0f} s" if p.eta is not None else ""
+        detail = (f"{c.files_processed:,}/{found} files · {human_bytes(c.bytes_processed)} · "
+                  f"{p.rate:,.0f} files/s{eta}")
+        self._bar.update(self._task, total=max(c.files_found, 1), completed=c.files_processed,
+                         detail=detail)
+
+
+def scan_progress(stream: TextIO = sys.stderr):
+    return BarProgress(stream) if stream.isatty() else PlainProgress()
+
+
+def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
+        out.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return
+    s = summary
+    out.write(f"scan {s['status']} in {s['duration_s']:.2f} s: {s['files_processed']:,} files, "
+              f"{human_bytes(s['bytes_processed'])} read ({s['files_per_s']:,.0f} files/s)\n")
+    out.write("  " + ", ".join(f"{name} {s[name]:,}" for name in (
+        "added", "modified", "moved", "missing", "restored", "unchanged", "skipped", "errors"))
+        + "\n")
+    for root, warnings in s["warnings"].items():
+        for warning in warnings:
+            out.write(f"  warning: {printable(warning)}\n")
+    if s["errors"]:
+        out.write("  files with errors: indexer ls --errors\n")
+
+
+def print_rows(rows, as_json: bool, out: TextIO = sys.stdout) -> int:
+    """Stream catalogue rows as JSON lines or as `status kind size path [error]` lines."""
+    count = 0
+    for row in rows:
+        count += 1
+        if as_json:
+            row = dict(row, path_raw=row["path_raw"].hex() if row["path_raw"] is not None else None)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        error = f"  [{printable(row['error'])}]" if row["error"] else ""
+        out.write(f"{row['status']:<8} {row['kind']:<6} {row['size']:>12,} "
+                  f"{printable(row['path'])}{error}\n")
+    return count
+
+
+def print_record(row: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+    """One file's row as `column: value` lines (or JSON; `path_raw` as hex)."""
+    row = dict(row, path_raw=row["path_raw"].hex() if row.get("path_raw") is not None else None)
+    if as_json:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    width = max(map(len, row))
+    for name, value in row.items():
+        shown = "" if value is None else printable(str(value))
+        out.write(f"{name:<{width}}  {shown}\n")
+
+
+def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    out.write(f"catalogue {printable(report['catalogue'])} (schema {report['schema_version']})\n")
+    files = report["files"]
+    if files:
+        out.write("files:\n")
+        for kind, counts in files.items():
+            out.write(f"  {kind:<6} {counts['present']:>10,} present {counts['missing']:>8,} missing\n")
+    else:
+        out.write("files: none yet\n")
+    if report["files_with_errors"]:
+        out.write(f"  {report['files_with_errors']:,} with errors: indexer ls --errors\n")
+    out.write("jobs:\n" if report["jobs"] else "jobs: none yet\n")
+    for job in report["jobs"]:
+        roots = ", ".join(printable(r) for r in job["roots"])
+        out.write(f"  #{job['id']} {job['status']:<11} {job['kind']:<11} {job['started_at']}  "
+                  f"{job['files_processed']:,}/{job['files_found']:,} files ({job['progress']:.0f}%)"
+                  f"  +{job['added']} ~{job['modified']} >{job['moved']} -{job['missing']}"
+                  f"  errors {job['errors']}  {roots}\n")
+        for line in (job["message"] or "").splitlines():
+            out.write(f"      {printable(line)}\n")
+
+
+def print_config(cfg: Any, as_json: bool, out: TextIO = sys.stdout) -> None:
+    """The effective configuration as TOML, each value with where it came from."""
+    from .config import KEYS
+    if as_json:
+        out.write(json.dumps({
+            "file": str(cfg.file) if cfg.file else None,
+            "database_path": str(cfg.database.path),
+            "keys": {k.dotted: {"value": cfg.values[k.dotted], "source": cfg.sources[k.dotted]}
+                     for k in KEYS},
+        }, ensure_ascii=False) + "\n")
+        return
+    out.write(f"# configuration file: {cfg.file or 'none'}\n")
+    out.write(f"# catalogue: {cfg.database.path}\n")
+    section = None
+    for key in KEYS:
+        if key.section != section:
+            section = key.section
+            out.write(f"\n[{section}]\n")
+        value = cfg.values[key.dotted]
+        value = list(value) if isinstance(value, tuple) else value
+        out.write(f"{key.name} = {_toml(value)}  # {cfg.sources[key.dotted]}\n")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

@@ -1,0 +1,167 @@
+"""The plain values that flow between the stages of a scan.
+
+A walk produces `Seen` files; the planner compares them with `Known` rows and
+decides what each needs; the hashing stage turns a file into `Hashed`, or into a
+`FileFailure` when it could not be read, or `Unstable` when it changed while it
+was read. The writer consumes all of them. None of these types knows about
+threads, SQL or the terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A regular file found by the walk, with the stat figures the walk took.
+
+    `path` is the path as the OS gives it (undecodable bytes as surrogates);
+    `kind` is the media kind chosen from its extension.
+    """
+
+    root: str
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+    kind: str
+    ctime_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the catalogue already holds for one path."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+    hash: str | None
+    status: str
+    has_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToHash:
+    """A file that must be read: new, changed, or never hashed.
+
+    `row` is the catalogue row at the same path, if any; `move_hint` the id of
+    a row with the same device and inode elsewhere (a rename, maybe).
+    """
+
+    seen: Seen
+    row: Known | None = None
+    move_hint: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hashed:
+    """A file whose content hash is known, read or (for a rename) inherited."""
+
+    seen: Seen
+    hash: str
+    row: Known | None = None
+    move_hint: int | None = None
+    bytes_read: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileFailure:
+    """A file that could not be read; `vanished` when it was gone by then."""
+
+    seen: Seen
+    error: str
+    row: Known | None = None
+    vanished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unstable:
+    """A file whose size or times changed while it was read: retry, never record."""
+
+    item: ToHash
+    bytes_read: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """A catalogue row whose file was not found where the walk looked."""
+
+    id: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something with no file row to carry it: an unreadable folder, a vanished file."""
+
+    path: str
+    stage: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Counts the planner settles without the writer: found, unchanged, skipped."""
+
+    found: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+HashResult = Hashed | FileFailure | Unstable
+
+
+@dataclass(slots=True)
+class Counters:
+    """The totals of one scan job, as stored on its `scan_jobs` row."""
+
+    files_found: int = 0
+    files_processed: int = 0
+    bytes_processed: int = 0
+    added: int = 0
+    modified: int = 0
+    moved: int = 0
+    missing: int = 0
+    restored: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot of a running scan, handed to progress callbacks."""
+
+    job_id: int
+    counters: Counters
+    walk_done: bool
+    started: float
+    now: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return max(self.now - self.started, 1e-9)
+
+    @property
+    def percent(self) -> float:
+        """Share of the files found so far whose handling has finished."""
+        found = self.counters.files_found
+        return 100.0 * self.counters.files_processed / found if found else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.counters.files_processed / self.elapsed
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, once the walk is done and the total is known."""
+        if not self.walk_done or self.rate <= 0:
+            return None
+        left = self.counters.files_found - self.counters.files_processed
+        return max(left, 0) / self.rate

@@ -1,0 +1,244 @@
+"""The story of a scan, in order: check roots, walk, plan, hash, write, mark missing.
+
+One pass: each folder is listed once, compared with the catalogue's rows for
+that folder in one query, and only new or changed files are read. Results go
+to the single writer as they come. Files that no longer exist are called
+missing only at the end, and only under a root whose walk completed, was not
+stopped, passed the health check and found media: a vanished or unmounted
+root is a warning, never "everything was deleted".
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .catalog import Reader
+from .config import LibraryConfig, ScanConfig
+from .hashing import Hasher, plan_folder
+from .paths import db_text, printable
+from .pipeline import Inline, ThreadPool, WriterThread
+from .records import Counters, Gone, Progress, Seen, Tally, ToHash, Unstable
+from .walk import RootUnusable, Walk, check_root
+from .writer import Writer, WriterFailed
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY_S = 1.0  # before re-reading files that changed while read: let a copy move on
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    job_id: int
+    status: str  # completed, cancelled, failed
+    counters: Counters
+    duration_s: float
+    roots: tuple[str, ...]
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    message: str | None = None
+
+    def summary(self) -> dict:
+        """The `indexer scan --json` object (documented in the README)."""
+        c = self.counters
+        return {
+            "job_id": self.job_id, "status": self.status,
+            "added": c.added, "modified": c.modified, "moved": c.moved, "missing": c.missing,
+            "restored": c.restored, "unchanged": c.unchanged, "skipped": c.skipped,
+            "errors": c.errors, "files_found": c.files_found,
+            "files_processed": c.files_processed, "bytes_processed": c.bytes_processed,
+            "duration_s": round(self.duration_s, 3),
+            "files_per_s": round(c.files_processed / self.duration_s, 1) if self.duration_s else 0.0,
+            "warnings": self.warnings,
+        }
+
+
+def nest_free(roots: list[str]) -> list[str]:
+    """The roots in order, without repeats or roots inside other roots: a file is walked once."""
+    chosen: list[str] = []
+    for root in roots:
+        inside = any(root.startswith(other.rstrip("/") + "/") for other in roots if other != root)
+        if inside:
+            log.warning("root %s is inside another root: walked as part of it", printable(root))
+        elif root not in chosen:
+            chosen.append(root)
+    return chosen
+
+
+class Scan:
+    """One scan job over some roots. `run()` once; `stop` cancels it from any thread."""
+
+    def __init__(self, write_conn: sqlite3.Connection, read_conn: sqlite3.Connection,
+                 library: LibraryConfig, settings: ScanConfig, *, roots: list[str] | None = None,
+                 rehash: bool = False, stop: threading.Event | None = None,
+                 on_progress: Callable[[Progress], None] | None = None):
+        self.library, self.settings, self.rehash = library, settings, rehash
+        self.roots = nest_free(list(roots if roots is not None else library.roots))
+        self.stop = stop or threading.Event()
+        self.reader = Reader(read_conn)
+        self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
+        self.warnings: dict[str, list[str]] = {}
+        self._gone: dict[str, list[Gone]] = {}
+        self._found: dict[str, int] = {}
+        self._retry: list[ToHash] = []
+        self._retry_lock = threading.Lock()
+
+    def run(self) -> ScanResult:
+        started = time.monotonic()
+        catalogue_empty = self.reader.is_empty()
+        kind = "full" if catalogue_empty or self.rehash else "incremental"
+        mode = "parallel" if self.settings.parallel else "sequential"
+        job_id = self.writer.start_job(kind, mode, self.roots)
+        log.info("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
+        status, message = self._run_job(catalogue_empty)
+        try:
+            self.writer.finish(status, message)
+        except WriterFailed as error:
+            status, message = "failed", str(error)
+            self._record_failure(message)
+        return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
+                          tuple(self.roots), self.warnings, message)
+
+    def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
+        usable = [root for root in self.roots if self._healthy(root)]
+        if not usable:
+            return "failed", self._message() or "no root to scan"
+        try:
+            self._walk_and_hash(usable, catalogue_empty)
+            if self.stop.is_set():
+                return "cancelled", self._message("cancelled; run the scan again to finish")
+            return "completed", self._message()
+        except WriterFailed as error:
+            return "failed", str(error)
+
+    def _walk_and_hash(self, roots: list[str], catalogue_empty: bool) -> None:
+        hasher = Hasher(self.settings.hash_buffer_kib, follow_symlinks=self.library.follow_symlinks,
+                        max_read_mib_s=self.settings.max_read_mib_s, stop=self.stop)
+        if self.settings.parallel:
+            sink = WriterThread(self.writer)
+            pool = ThreadPool(hasher, self._route(sink.put), self.stop,
+                              workers=self.settings.workers, name="hash")
+        else:
+            sink = None
+            pool = Inline(hasher, self._route(self.writer.put), self.stop)
+        put = sink.put if sink else self.writer.put
+        try:
+            try:
+                walks = [self._walk_root(root, pool, put, catalogue_empty) for root in roots]
+                pool.drain()
+                self.writer.walk_done = True
+                self._retry_unstable(hasher, put)
+                if not self.stop.is_set():
+                    for walk in walks:
+                        self._mark_missing(walk, put)
+            finally:
+                pool.close()
+        finally:
+            if sink:  # always joined: the writer is this thread's again only after
+                sink.close()
+
+    def _route(self, put: Callable[[object], None]) -> Callable[[object], None]:
+        """The hash stage's sink: a file that changed while read is kept for one retry."""
+        def route(result: object) -> None:
+            if isinstance(result, Unstable):
+                with self._retry_lock:
+                    self._retry.append(result.item)
+            else:
+                put(result)
+        return route
+
+    def _walk_root(self, root: str, pool, put, catalogue_empty: bool) -> Walk:
+        walk = Walk(root, root, self.library.kinds, self.library.ignore,
+                    self.library.follow_symlinks, self.stop)
+        by_inode = _no_twin if catalogue_empty else self._twin
+        smart = self.settings.smart_hash and not self.rehash
+        gone = self._gone.setdefault(root, [])
+        self._found[root] = 0
+        for listing in walk:
+            self._found[root] += len(listing.files)
+            rows = self.reader.rows_in_dir(db_text(listing.dir)[0])
+            plan = plan_folder(listing.files, rows, smart=smart, by_inode=by_inode,
+                               unknown_paths=[p.path for p in listing.problems])
+            put(Tally(found=len(listing.files), unchanged=plan.unchanged, skipped=listing.skipped))
+            for item in (*listing.problems, *plan.known):
+                put(item)
+            for item in plan.to_hash:
+                pool.submit(item)
+            gone += plan.gone
+        for problem in walk.unlisted:
+            put(problem)
+        return walk
+
+    def _twin(self, seen: Seen):
+        return self.reader.row_by_inode(seen.device, seen.inode)
+
+    def _retry_unstable(self, stage, put) -> None:
+        """Read once more, in this thread, the files that changed while they were read."""
+        with self._retry_lock:
+            retry, self._retry = self._retry, []
+        if not retry or self.stop.wait(RETRY_DELAY_S):
+            return
+        log.info("re-reading %d files that changed while they were read", len(retry))
+        for item in retry:
+            result = stage(item)  # unstable again: the writer records it, nothing indexed
+            if result is not None:
+                put(result)
+
+    def _mark_missing(self, walk: Walk, put) -> None:
+        """Call gone the rows of files this walk did not find, unless the root looks offline."""
+        gone = self._gone.pop(walk.root, [])
+        if not walk.complete:
+            return
+        if self._found.get(walk.root, 0) == 0:
+            present = self.reader.present_count_under(db_text(walk.top)[0])
+            if present:
+                self._warn(walk.root, f"root {printable(walk.root)} has no media files but the "
+                           f"catalogue holds {present} for it: nothing marked missing (not mounted?)")
+                return
+        for item in gone:
+            put(item)
+        for item in self._unvisited_rows(walk):
+            put(item)
+
+    def _unvisited_rows(self, walk: Walk):
+        """Rows in folders the walk never entered: deleted folders, now ignored ones."""
+        visited = {db_text(folder)[0] for folder in walk.visited}
+        unreadable = [db_text(p.path)[0].rstrip("/") + "/" for p in walk.unlisted]
+        unlisted = {db_text(p.path)[0] for p in walk.unlisted}
+        for folder in list(self.reader.present_dirs_under(db_text(walk.top)[0])):
+            if folder in visited or folder in unlisted or folder.startswith(tuple(unreadable)):
+                continue
+            for text, row in self.reader.rows_in_dir(folder).items():
+                if row.status == "present":
+                    yield Gone(row.id, text)
+
+    def _healthy(self, root: str) -> bool:
+        try:
+            check_root(root)
+            return True
+        except RootUnusable as problem:
+            self._warn(root, f"{problem}: skipped, nothing marked missing")
+            return False
+
+    def _warn(self, root: str, text: str) -> None:
+        log.warning("%s", text)
+        self.warnings.setdefault(root, []).append(text)
+
+    def _message(self, extra: str | None = None) -> str | None:
+        lines = [w for texts in self.warnings.values() for w in texts]
+        if extra:
+            lines.append(extra)
+        return "\n".join(lines) or None
+
+    def _record_failure(self, message: str) -> None:
+        try:
+            self.writer.finish("failed", message)
+        except WriterFailed as error:  # the next start marks the job interrupted
+            log.error("%s", error)
+
+
+def _no_twin(seen: Seen):
+    return None

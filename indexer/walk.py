@@ -1,0 +1,184 @@
+"""Finding files: the root health check and one single-pass walk with os.scandir.
+
+The walk reads folders and stats files; it never opens a file, never hashes,
+never touches the database. It yields one `Listing` per folder, so that the
+planner can compare a whole folder with the catalogue at once. Only regular
+files are reported: FIFOs, sockets and devices are counted as skipped and
+never opened; symbolic links are skipped unless `follow_symlinks` is set, and
+then every folder is entered once (by device and inode), so loops end.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .paths import printable
+from .records import Problem, Seen
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {
+    "audio": (
+        "mp3 mp2 mpga m4a m4b m4p aac adts flac ogg oga opus spx wav wave aif aiff aifc wma "
+        "ape wv mpc mp+ tta ofr ofs dsf dff mid midi kar caf ac3 dts mka au snd amr"
+    ),
+    "video": (
+        "mp4 m4v mov mkv webm avi wmv asf mpg mpeg m2ts mts ts vob ogv flv 3gp 3g2 divx rm rmvb f4v"
+    ),
+    "image": "jpg jpeg png gif webp bmp tif tiff heic heif avif jxl",
+}
+KIND_OF_EXTENSION = {ext: kind for kind, exts in EXTENSIONS.items() for ext in exts.split()}
+
+
+def kind_of(name: str, kinds: Iterable[str]) -> str | None:
+    """The media kind of a file name by its extension, if that kind is indexed."""
+    dot = name.rfind(".")
+    kind = KIND_OF_EXTENSION.get(name[dot + 1:].lower(), "other") if dot > 0 else "other"
+    return kind if kind in kinds else None
+
+
+def ignore_matcher(patterns: Iterable[str]):
+    """One compiled regex for all glob patterns: a call per name, not per pattern."""
+    patterns = list(patterns)
+    if not patterns:
+        return lambda name: False
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+class RootUnusable(Exception):
+    """A root that cannot be walked; the message says why, for the job and the log."""
+
+
+def check_root(root: str) -> None:
+    """Raise RootUnusable unless `root` is a folder we can list."""
+    try:
+        info = os.stat(root)
+    except FileNotFoundError:
+        raise RootUnusable(f"root {printable(root)} does not exist (not mounted?)") from None
+    except OSError as error:
+        raise RootUnusable(f"root {printable(root)} cannot be read: {error.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise RootUnusable(f"root {printable(root)} is not a folder")
+    try:
+        with os.scandir(root) as entries:
+            next(entries, None)
+    except OSError as error:
+        raise RootUnusable(f"root {printable(root)} cannot be listed: {error.strerror}") from None
+
+
+def is_empty_dir(path: str) -> bool:
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+@dataclass(slots=True)
+class Listing:
+    """One folder's files, and what the walk could not take from it."""
+
+    dir: str
+    files: list[Seen] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Walk:
+    """A depth-first walk of `top` (a root or a folder inside one).
+
+    After iteration: `unlisted` holds a problem for each folder that could not
+    be read (its contents are unknown, so nothing below it may be called
+    missing), and
+    `complete` says whether the walk reached its end rather than being stopped.
+    """
+
+    root: str
+    top: str
+    kinds: tuple[str, ...]
+    ignore: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    unlisted: list[Problem] = field(default_factory=list)
+    visited: set[str] = field(default_factory=set)
+    complete: bool = False
+
+    def __iter__(self) -> Iterator[Listing]:
+        ignored = ignore_matcher(self.ignore)
+        seen_dirs: set[tuple[int, int]] = set()
+        stack = [self.top]
+        while stack:
+            if self.stop.is_set():
+                return
+            folder = stack.pop()
+            if self.follow_symlinks and not self._first_visit(folder, seen_dirs):
+                continue
+            listing = self._list(folder, ignored, stack)
+            if listing is not None:
+                self.visited.add(folder)
+                yield listing
+        self.complete = True
+
+    def _first_visit(self, folder: str, seen_dirs: set[tuple[int, int]]) -> bool:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return True  # let _list report it
+        key = (info.st_dev, info.st_ino)
+        if key in seen_dirs:
+            log.info("not entering %s again: already visited (symlink loop?)", printable(folder))
+            return False
+        seen_dirs.add(key)
+        return True
+
+    def _list(self, folder: str, ignored, stack: list[str]) -> Listing | None:
+        listing = Listing(folder)
+        follow, kinds, root = self.follow_symlinks, self.kinds, self.root
+        try:
+            entries = os.scandir(folder)
+        except OSError as error:
+            self._unlisted(folder, error)
+            return None
+        with entries:
+            try:
+                for entry in entries:
+                    name = entry.name
+                    if ignored(name):
+                        listing.skipped += 1
+                        log.debug("ignored by pattern: %s", printable(entry.path))
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=follow):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=follow):
+                            kind = kind_of(name, kinds)
+                            if kind is not None:
+                                info = entry.stat(follow_symlinks=follow)
+                                listing.files.append(Seen(
+                                    root, entry.path, info.st_size, info.st_mtime_ns,
+                                    info.st_ino, info.st_dev, kind, info.st_ctime_ns))
+                        else:
+                            listing.skipped += 1
+                            log.debug("skipped, not a regular file: %s", printable(entry.path))
+                    except OSError as error:
+                        listing.problems.append(_problem(entry.path, error))
+            except OSError as error:  # the folder went away or failed mid-listing
+                self._unlisted(folder, error)
+                return None
+        return listing
+
+    def _unlisted(self, folder: str, error: OSError) -> None:
+        problem = _problem(folder, error)
+        self.unlisted.append(problem)
+        log.warning("cannot list folder %s: %s", printable(folder), problem.error)
+
+
+def _problem(path: str, error: OSError) -> Problem:
+    if isinstance(error, FileNotFoundError):
+        return Problem(path, "walk", "vanished while the folder was being read")
+    return Problem(path, "walk", f"{type(error).__name__}: {error.strerror or error}")

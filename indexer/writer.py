@@ -1,0 +1,334 @@
+"""The one writer: every change to the catalogue goes through here, in batches.
+
+The writer owns the write connection and applies results in arrival order
+inside an open transaction, committing it after `batch_size` writes or
+`max_delay` seconds, whichever comes first. The job row's totals are updated
+in the same transaction as the rows they count, so a reader never sees totals
+that disagree with the rows. If a commit fails, the batch is rolled back and
+the writer refuses all further work: half a story is never written.
+
+Identity lives here too. A file at a new path takes over the row of a file
+that is gone (a move keeps its id, so a media server keeps play counts):
+first the row with the same device and inode that the planner hinted at,
+else a row with the same size and hash. A row is only taken over if its own
+path no longer holds a file, and at most once per job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+
+from .catalog import utc_now
+from .paths import db_text, os_path, printable
+from .records import (Counters, FileFailure, Gone, Hashed, Known, Problem, Progress, Seen,
+                      Tally, Unstable)
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ("root, path, path_raw, dir, size, mtime_ns, inode, device, hash, kind, status, "
+            "first_seen, updated_at, missing_since, error")
+_UPSERT = f"""
+INSERT INTO files ({_COLUMNS})
+VALUES (:root, :path, :path_raw, :dir, :size, :mtime_ns, :inode, :device, :hash, :kind,
+        'present', :now, :now, NULL, :error)
+ON CONFLICT (path) DO UPDATE SET
+    size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+    device = excluded.device, hash = excluded.hash, status = 'present', missing_since = NULL,
+    updated_at = excluded.updated_at, error = excluded.error
+WHERE files.path_raw IS excluded.path_raw
+"""
+_UPDATE_AT_PATH = """
+UPDATE files SET size = :size, mtime_ns = :mtime_ns, inode = :inode, device = :device,
+    hash = :hash, status = 'present', missing_since = NULL, updated_at = :now, error = :error
+WHERE id = :id AND path = :path
+"""
+# A file that could not be read keeps its hash only if its stat figures did not change.
+_FAILED_AT_PATH = """
+UPDATE files SET hash = CASE WHEN size = :size AND mtime_ns = :mtime_ns AND inode = :inode
+                             THEN hash END,
+    size = :size, mtime_ns = :mtime_ns, inode = :inode, device = :device,
+    status = 'present', missing_since = NULL, updated_at = :now, error = :error
+WHERE id = :id AND path = :path
+"""
+_MOVE = """
+UPDATE files SET root = :root, path = :path, path_raw = :path_raw, dir = :dir, size = :size,
+    mtime_ns = :mtime_ns, inode = :inode, device = :device, hash = :hash, kind = :kind,
+    status = 'present', missing_since = NULL, updated_at = :now, error = NULL
+WHERE id = :id
+"""
+_GONE = """
+UPDATE files SET status = 'missing', missing_since = :now, updated_at = :now
+WHERE id = :id AND path = :path AND status = 'present'
+"""
+_CANDIDATE = "SELECT id, path, path_raw, status FROM files WHERE id = ?"
+_SAME_CONTENT = "SELECT id, path, path_raw, status FROM files WHERE hash = ? AND size = ? LIMIT 20"
+_JOB_TOTALS = """
+UPDATE scan_jobs SET files_found = :files_found, files_processed = :files_processed,
+    bytes_processed = :bytes_processed, progress = :progress, added = :added,
+    modified = :modified, moved = :moved, missing = :missing, restored = :restored,
+    unchanged = :unchanged, skipped = :skipped, errors = :errors
+WHERE id = :job_id
+"""
+
+
+class WriterFailed(RuntimeError):
+    """A batch could not be committed; the writer takes no more work."""
+
+
+class Writer:
+    """Applies scan results to the catalogue in batched transactions. One thread only."""
+
+    def __init__(self, conn: sqlite3.Connection, *, batch_size: int = 50, max_delay: float = 0.5,
+                 on_progress: Callable[[Progress], None] | None = None, report_every: float = 0.25):
+        self.conn = conn
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self.on_progress = on_progress
+        self.report_every = report_every
+        self.counters = Counters()
+        self.job_id = 0
+        self.walk_done = False
+        self.failed: BaseException | None = None
+        self._pending = 0
+        self._dirty = False
+        self._batch_started = 0.0
+        self._claimed: set[int] = set()
+        self._last_seq = 0
+        self._started = time.monotonic()
+        self._last_report = 0.0
+        self._last_job_write = 0.0
+        self._now = utc_now()
+
+    # --- the job
+
+    def start_job(self, kind: str, mode: str, roots: list[str]) -> int:
+        now = utc_now()
+        self._last_seq = self.conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        cursor = self.conn.execute(
+            "INSERT INTO scan_jobs (kind, mode, roots, status, pid, started_at) "
+            "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now))
+        self.job_id = cursor.lastrowid
+        self._started = time.monotonic()
+        return self.job_id
+
+    def finish(self, status: str, message: str | None = None) -> None:
+        """Commit what is pending and close the job with its final totals.
+
+        After a failed batch only the status is recorded: the totals counted
+        work that was rolled back.
+        """
+        if self.failed is None:
+            self.flush()
+        try:
+            self._in_transaction()
+            if self.failed is None:
+                self._write_totals()
+            self.conn.execute(
+                "UPDATE scan_jobs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
+                (status, utc_now(), message, self.job_id))
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise WriterFailed(f"could not record the end of scan job {self.job_id}: {error}") from error
+        self._report(force=True)
+
+    # --- results
+
+    def put(self, item: object) -> None:
+        """Apply one result; commits when the batch is full or old enough."""
+        if self.failed is not None:
+            raise WriterFailed(f"the catalogue writer stopped after an error: {self.failed}")
+        if isinstance(item, Tally):
+            self._tally(item)
+        else:
+            self._in_transaction()
+            self._apply(item)
+            self._pending += 1
+        self._dirty = True
+        self.tick()
+
+    def tick(self) -> None:
+        """Flush by count or by age, and report progress; call when idle too.
+
+        With nothing to write (a rescan of an unchanged library), the job row
+        still gets its totals about once a second, for `indexer status`.
+        """
+        now = time.monotonic()
+        due = self._pending and (self._pending >= self.batch_size
+                                 or now - self._batch_started >= self.max_delay)
+        if due or (self._dirty and now - self._last_job_write >= 1.0):
+            self.flush()
+        self._report()
+
+    def flush(self) -> None:
+        """Commit the open batch with the job's totals."""
+        if self.failed is not None or not (self._pending or self._dirty):
+            return
+        try:
+            self._in_transaction()
+            self._count_changes()
+            self._write_totals()
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._fail(error)
+        self._pending = 0
+        self._dirty = False
+        self._last_job_write = time.monotonic()
+        self._report(force=True)
+
+    def _fail(self, error: BaseException) -> None:
+        self.failed = error
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        log.error("could not write to the catalogue: %s", error)
+        raise WriterFailed(f"could not write to the catalogue: {error}") from error
+
+    def _in_transaction(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._now = utc_now()  # one time stamp per batch: when it commits, near enough
+            self._batch_started = time.monotonic()
+
+    def _apply(self, item: object) -> None:
+        try:
+            if isinstance(item, Hashed):
+                self._hashed(item)
+            elif isinstance(item, FileFailure):
+                self._failure(item)
+            elif isinstance(item, Gone):
+                self.conn.execute(_GONE, {"id": item.id, "path": item.path, "now": self._now})
+            elif isinstance(item, Unstable):
+                self._unstable(item)
+            elif isinstance(item, Problem):
+                self._problem(item)
+            else:
+                raise TypeError(f"the writer cannot apply {item!r}")
+        except sqlite3.Error as error:
+            self._fail(error)
+
+    def _tally(self, tally: Tally) -> None:
+        c = self.counters
+        c.files_found += tally.found
+        c.unchanged += tally.unchanged
+        c.files_processed += tally.unchanged
+        c.skipped += tally.skipped
+
+    def _hashed(self, item: Hashed) -> None:
+        c, row = self.counters, item.row
+        c.files_processed += 1
+        c.bytes_processed += item.bytes_read
+        if row is not None and row.status == "present" and row.hash == item.hash:
+            c.unchanged += 1
+        values = self._values(item.seen, item.hash, None)
+        if row is not None and self.conn.execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
+            return
+        if row is None and self._take_over(item, values):
+            return
+        self._upsert(values)
+
+    def _failure(self, item: FileFailure) -> None:
+        self.counters.files_processed += 1
+        self.counters.errors += 1
+        log.warning("%s: %s", printable(item.seen.path), item.error)
+        if item.vanished:
+            self._problem(Problem(item.seen.path, "hash", item.error), count=False)
+            return
+        values = self._values(item.seen, None, item.error)
+        if item.row is not None and self.conn.execute(
+                _FAILED_AT_PATH, values | {"id": item.row.id}).rowcount:
+            return
+        self._upsert(values)
+
+    def _unstable(self, item: Unstable) -> None:
+        """A file that kept changing while read, twice: not recorded, retried next scan."""
+        self.counters.files_processed += 1
+        self.counters.errors += 1
+        error = "changed while it was being read (still being written?); will retry"
+        log.warning("%s: %s", printable(item.item.seen.path), error)
+        if item.item.row is not None:
+            self.conn.execute("UPDATE files SET error = ? WHERE id = ?", (error, item.item.row.id))
+        self._problem(Problem(item.item.seen.path, "hash", error), count=False)
+
+    def _problem(self, problem: Problem, count: bool = True) -> None:
+        if count:
+            self.counters.errors += 1
+            log.warning("%s: %s", printable(problem.path), problem.error)
+        self.conn.execute(
+            "INSERT INTO scan_errors (job_id, path, stage, error, at) VALUES (?, ?, ?, ?, ?)",
+            (self.job_id, db_text(problem.path)[0], problem.stage, problem.error, self._now))
+
+    def _values(self, seen: Seen, digest: str | None, error: str | None) -> dict:
+        text, raw = db_text(seen.path)
+        return {
+            "root": seen.root, "path": text, "path_raw": raw,
+            "dir": db_text(os.path.dirname(seen.path))[0], "size": seen.size,
+            "mtime_ns": seen.mtime_ns, "inode": seen.inode, "device": seen.device,
+            "hash": digest, "kind": seen.kind, "now": self._now, "error": error,
+        }
+
+    def _upsert(self, values: dict) -> None:
+        if not self.conn.execute(_UPSERT, values).rowcount:
+            self._problem(Problem(values["path"], "write",
+                                  "another file's name is shown with the same text; not indexed"))
+
+    # --- identity
+
+    def _take_over(self, item: Hashed, values: dict) -> bool:
+        """Move a gone file's row to this path, if one matches; True if it did."""
+        candidates: list[tuple] = []
+        if item.move_hint is not None:
+            candidates += self.conn.execute(_CANDIDATE, (item.move_hint,)).fetchall()
+        candidates += self.conn.execute(_SAME_CONTENT, (item.hash, item.seen.size)).fetchall()
+        for row_id, path, raw, status in candidates:
+            if row_id in self._claimed or not _vacated(path, raw, status):
+                continue
+            try:
+                self.conn.execute(_MOVE, values | {"id": row_id})
+            except sqlite3.IntegrityError:  # the path got a row meanwhile: not a move
+                return False
+            self._claimed.add(row_id)
+            return True
+        return False
+
+    # --- totals
+
+    def _count_changes(self) -> None:
+        """Count this batch's changes from the feed itself, so the totals match it."""
+        rows = self.conn.execute(
+            "SELECT kind, count(*), max(seq) FROM changes WHERE seq > ? GROUP BY kind",
+            (self._last_seq,)).fetchall()
+        for kind, count, top in rows:
+            setattr(self.counters, kind, getattr(self.counters, kind) + count)
+            self._last_seq = max(self._last_seq, top)
+
+    def _write_totals(self) -> None:
+        c = self.counters
+        progress = 100.0 * c.files_processed / c.files_found if c.files_found else 0.0
+        self.conn.execute(_JOB_TOTALS, {**_asdict(c), "progress": round(min(progress, 100.0), 2),
+                                        "job_id": self.job_id})
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.on_progress is None or (not force and now - self._last_report < self.report_every):
+            return
+        self._last_report = now
+        snapshot = Counters(**_asdict(self.counters))
+        self.on_progress(Progress(self.job_id, snapshot, self.walk_done, self._started, now))
+
+
+def _vacated(path: str, raw: bytes | None, status: str) -> bool:
+    """Whether a row's path no longer holds a file, so its row may move."""
+    return status == "missing" or not os.path.lexists(os_path(path, raw))
+
+
+def _asdict(counters: Counters) -> dict:
+    return {name: getattr(counters, name) for name in Counters.__slots__}
