@@ -133,7 +133,7 @@ KEYS: tuple[Key, ...] = (
     Key("database", "synchronous", "full", _choice("full", "normal"),
         'SQLite synchronous mode: "full" survives power loss, "normal" may lose the last commits'),
     Key("scan", "profile", "default", _choice(*PROFILES),
-        "a set of defaults for the keys below: default, conservative, aggressive"),
+        "a set of defaults for the keys below; any key set here wins over the profile:"),
     Key("scan", "parallel", True, _bool,
         "hash files in a pool of threads; false runs every stage in one thread"),
     Key("scan", "workers", "auto", _int_at_least(1, 256, auto=True),
@@ -214,7 +214,7 @@ def config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
         return Path(chosen).expanduser()
     config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     for candidate in (Path(config_home) / "indexer" / "config.toml", Path("/etc/indexer/config.toml")):
-        if candidate.is_file():
+        if os.path.isfile(candidate):  # False, not an error, when HOME is not ours to read
             return candidate
     return None
 
@@ -280,20 +280,21 @@ def load(
         if dotted not in KEY_BY_NAME:
             raise ConfigError(f"{dotted}: unknown key")
 
-    raw: dict[str, Any] = {key.dotted: key.default for key in KEYS}
+    values = {key.dotted: key.check(key.default) for key in KEYS}
     sources = {key.dotted: "default" for key in KEYS}
     explicit: dict[str, tuple[Any, str]] = {}
-    for values, source in layers:
-        explicit.update({k: (v, source) for k, v in values.items()})
-    explicit.update(env_values)
-    explicit.update({k: (v, "command line") for k, v in cli.items()})
+    # Every value is checked where it was given, even one a later layer overrides:
+    # a mistake in the file is reported though a flag happens to hide it today.
+    for layer, source in layers:
+        explicit.update({k: (_checked(k, v, source), source) for k, v in layer.items()})
+    explicit.update({k: (_checked(k, v, source), source) for k, (v, source) in env_values.items()})
+    explicit.update({k: (_checked(k, v, "command line"), "command line") for k, v in cli.items()})
 
-    profile = _checked("scan.profile", *explicit.get("scan.profile", ("default", "default")))
+    profile = explicit.get("scan.profile", ("default",))[0]
     for dotted, value in PROFILE_VALUES[profile].items():
-        raw[dotted], sources[dotted] = value, f"profile {profile}"
+        values[dotted], sources[dotted] = value, f"profile {profile}"
     for dotted, (value, source) in explicit.items():
-        raw[dotted], sources[dotted] = value, source
-    values = {dotted: _checked(dotted, raw[dotted], sources[dotted]) for dotted in raw}
+        values[dotted], sources[dotted] = value, source
     return _build(values, sources, path, env)
 
 

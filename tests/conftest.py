@@ -1,0 +1,122 @@
+"""Fixtures that build real things fast: a library of real media files in
+`tmp_path`, a fresh catalogue, scans through the Python API or the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from indexer import Manager
+
+DATA = Path(__file__).parent / "data"
+AUDIO_SAMPLES = ["id3v23.mp3", "id3v24.mp3", "tone.flac", "tone.ogg", "tone.opus", "tone.m4a",
+                 "tone.wav", "tone.aiff", "tone.wma"]
+
+
+def make_library(root: Path, albums: int = 3, tracks: int = 4) -> list[Path]:
+    """Artist/Album (Year)/NN - Title.ext from real samples, a cover per album and a side file.
+
+    Returns the media files (tracks and covers), the files a scan must index.
+    """
+    media = []
+    for a in range(albums):
+        album = root / f"Artist {a}" / f"Album {a} ({2000 + a})"
+        album.mkdir(parents=True)
+        for t in range(tracks):
+            sample = AUDIO_SAMPLES[(a * tracks + t) % len(AUDIO_SAMPLES)]
+            target = album / f"{t + 1:02d} - Song {t}{Path(sample).suffix}"
+            shutil.copyfile(DATA / sample, target)
+            with open(target, "ab") as handle:  # distinct content per file
+                handle.write(f"{a}-{t}".encode())
+            media.append(target)
+        shutil.copyfile(DATA / "cover.jpg", album / "cover.jpg")
+        media.append(album / "cover.jpg")
+        (album / "album.nfo").write_text("not media\n")
+    return media
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "music"
+    root.mkdir()
+    make_library(root)
+    return root
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "library.db"
+
+
+@pytest.fixture
+def scan(db: Path) -> Callable:
+    """Run a scan through the Python API, ignoring the environment's configuration."""
+    def run(*roots: Path, **settings):
+        rehash = settings.pop("rehash", False)
+        manager = Manager(db_path=db, roots=[str(r) for r in roots], env={}, **settings)
+        return manager.scan(rehash=rehash)
+    return run
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def files(db: Path, status: str | None = None) -> dict[str, sqlite3.Row]:
+    """Catalogue rows by path."""
+    with connect(db) as conn:
+        query = "SELECT * FROM files" + (" WHERE status = ?" if status else "")
+        return {row["path"]: row for row in conn.execute(query, (status,) if status else ())}
+
+
+def changes(db: Path) -> list[tuple]:
+    with connect(db) as conn:
+        return [tuple(r) for r in conn.execute(
+            "SELECT kind, path, old_path FROM changes ORDER BY seq")]
+
+
+def job(db: Path, job_id: int) -> sqlite3.Row:
+    with connect(db) as conn:
+        return conn.execute("SELECT * FROM scan_jobs WHERE id = ?", (job_id,)).fetchone()
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment where no user or system configuration leaks into the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+    empty = tmp_path / "empty-config.toml"
+    empty.touch()
+    env.update(INDEXER_CONFIG=str(empty), XDG_DATA_HOME=str(tmp_path / "xdg-data"), **extra)
+    return env
+
+
+def indexer(*args: str, env: dict[str, str], timeout: float = 60,
+            check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `indexer` command line in a child process."""
+    result = subprocess.run([sys.executable, "-m", "indexer", *map(str, args)], env=env,
+                            capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    if check and result.returncode != 0:
+        raise AssertionError(f"indexer {args} failed {result.returncode}: {result.stderr}")
+    return result
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+    """Poll `condition` until it is truthy or the deadline passes; never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)

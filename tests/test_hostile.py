@@ -1,0 +1,222 @@
+"""Hostile trees: a scan ends, never leaves its roots, never opens what is not a regular
+file, and records what it could not read instead of stopping."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import pwd
+import shutil
+import socket
+import sqlite3
+import tempfile
+import traceback
+from pathlib import Path
+
+import pytest
+
+from conftest import connect, files, job, make_library
+from indexer import Manager
+from indexer.paths import printable
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder every user may enter: permission tests run as `nobody`."""
+    path = Path(tempfile.mkdtemp(prefix="indexer-test-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    for sub in path.rglob("*"):
+        if sub.is_dir() and not sub.is_symlink():
+            sub.chmod(0o755)
+    shutil.rmtree(path)
+
+
+def as_unprivileged(function):
+    """Run `function()` as the user `nobody` when we are root (root reads everything)."""
+    if os.geteuid() != 0:
+        return function()
+    nobody = pwd.getpwnam("nobody")
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges for good, run, send the result back
+        code = 0
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            payload = pickle.dumps(("ok", function()))
+        except BaseException:
+            payload, code = pickle.dumps(("error", traceback.format_exc())), 1
+        with os.fdopen(writer, "wb") as out:
+            out.write(payload)
+        os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as incoming:
+        kind, value = pickle.loads(incoming.read())
+    os.waitpid(pid, 0)
+    if kind == "error":
+        raise AssertionError(f"as nobody:\n{value}")
+    return value
+
+
+def open_to_all(path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        p.chmod(0o777 if p.is_dir() else 0o666)
+
+
+def scan_summary(db: Path, root: Path, **settings) -> dict:
+    return Manager(db_path=db, roots=[str(root)], env={}, **settings).scan().summary()
+
+
+def test_a_fifo_named_like_a_song_does_not_hang_the_scan(library, db, scan):
+    os.mkfifo(library / "Artist 0" / "blocking.mp3")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(library / "Artist 0" / "socket.flac"))
+        result = scan(library)
+    assert result.status == "completed"
+    assert result.counters.skipped == 2
+    assert str(library / "Artist 0" / "blocking.mp3") not in files(db)
+
+
+def test_an_unreadable_file_is_recorded_on_its_row_and_the_scan_goes_on(open_tmp):
+    root = open_tmp / "music"
+    root.mkdir()
+    make_library(root, albums=2, tracks=3)
+    secret = root / "Artist 0" / "Album 0 (2000)" / "01 - Song 0.mp3"
+    open_to_all(open_tmp)
+    secret.chmod(0o000)
+    db = open_tmp / "state" / "library.db"
+
+    summary = as_unprivileged(lambda: scan_summary(db, root))
+
+    rows = files(db)
+    assert summary["status"] == "completed" and summary["errors"] == 1
+    assert rows[str(secret)]["error"].startswith("PermissionError")
+    assert rows[str(secret)]["hash"] is None
+    assert sum(1 for r in rows.values() if r["hash"]) == len(rows) - 1 == 7
+
+    secret.chmod(0o644)  # readable again: a later success clears the error
+    as_unprivileged(lambda: scan_summary(db, root))
+    assert files(db)[str(secret)]["error"] is None and files(db)[str(secret)]["hash"]
+
+
+def test_an_unreadable_folder_is_recorded_and_its_files_are_not_called_missing(open_tmp):
+    root = open_tmp / "music"
+    root.mkdir()
+    make_library(root, albums=2, tracks=3)
+    open_to_all(open_tmp)
+    db = open_tmp / "state" / "library.db"
+    as_unprivileged(lambda: scan_summary(db, root))
+    locked = root / "Artist 1"
+    locked.chmod(0o000)
+
+    summary = as_unprivileged(lambda: scan_summary(db, root))
+
+    assert summary["status"] == "completed" and summary["missing"] == 0
+    assert all(r["status"] == "present" for r in files(db).values())
+    with connect(db) as conn:
+        problems = conn.execute("SELECT path, stage, error FROM scan_errors").fetchall()
+    assert [tuple(p) for p in problems] == [(str(locked), "walk", "PermissionError: Permission denied")]
+
+
+def test_a_symlink_loop_ends_when_links_are_followed(library, db):
+    (library / "Artist 0" / "loop").symlink_to(library)
+    (library / "Artist 1" / "self").symlink_to(".")
+    result = Manager(db_path=db, roots=[str(library)], env={}, config=None).scan()
+    assert result.status == "completed"
+
+    config = library.parent / "follow.toml"
+    config.write_text("[library]\nfollow_symlinks = true\n")
+    followed = Manager(db_path=db, roots=[str(library)], config_file=str(config), env={}).scan()
+    assert followed.status == "completed"
+    assert followed.counters.files_found == 15  # each folder entered once
+
+
+def test_symlinks_are_not_followed_by_default(library, db, scan, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(library / "Artist 0" / "Album 0 (2000)" / "cover.jpg", outside / "secret.jpg")
+    (library / "escape").symlink_to(outside)
+    (library / "zero.mp3").symlink_to("/dev/zero")
+    (library / "dangling.flac").symlink_to(tmp_path / "nowhere.flac")
+
+    result = scan(library)
+
+    assert result.counters.files_found == 15 and result.counters.skipped == 3
+    assert not any("secret" in p or "zero" in p or "dangling" in p for p in files(db))
+
+
+def test_a_name_that_is_not_utf8_is_indexed_and_its_row_opens_the_file(library, db, scan):
+    raw_name = b"caf\xe9 \xff.flac"
+    raw_path = os.fsencode(library) + b"/" + raw_name
+    with open(raw_path, "wb") as handle:
+        handle.write(b"not really flac")
+
+    scan(library)
+
+    with connect(db) as conn:
+        row = conn.execute("SELECT path, path_raw FROM files WHERE path_raw IS NOT NULL").fetchone()
+    assert row["path"] == f"{library}/caf\\xe9 \\xff.flac"
+    assert row["path_raw"] == raw_path
+    with open(row["path_raw"], "rb") as handle:  # how a consumer opens exactly that file
+        assert handle.read() == b"not really flac"
+    assert sum(1 for r in files(db).values() if r["path_raw"] is None) == 15
+
+
+def test_names_with_newlines_and_escapes_are_stored_verbatim_and_printed_escaped(library, db, scan):
+    name = "evil\n\x1b[31mINFO fake line'; DROP TABLE files;--.mp3"
+    (library / name).write_bytes(b"x")
+    scan(library)
+    assert str(library / name) in files(db)
+    shown = printable(str(library / name))
+    assert "\n" not in shown and "\x1b" not in shown and "\\n" in shown and "\\x1b" in shown
+
+
+def test_a_missing_root_marks_nothing_missing_and_the_job_says_why(library, db, scan, tmp_path):
+    scan(library)
+    moved_away = tmp_path / "unmounted"
+    library.rename(moved_away)
+
+    result = scan(library)
+
+    assert result.status == "failed"
+    assert all(r["status"] == "present" for r in files(db).values())
+    assert "does not exist" in job(db, result.job_id)["message"]
+    assert result.warnings[str(library)]
+
+
+def test_an_empty_root_marks_nothing_missing(library, db, scan, tmp_path):
+    scan(library)
+    for child in list(library.iterdir()):  # like a mount point with the disk not mounted
+        shutil.move(child, tmp_path)
+
+    result = scan(library)
+
+    assert result.status == "completed" and result.counters.missing == 0
+    assert all(r["status"] == "present" for r in files(db).values())
+    assert "nothing marked missing" in job(db, result.job_id)["message"]
+
+
+def test_one_usable_root_is_enough_and_the_other_is_reported(library, db, tmp_path):
+    other = tmp_path / "absent"
+    result = Manager(db_path=db, roots=[str(library), str(other)], env={}).scan()
+    assert result.status == "completed" and result.counters.added == 15
+    assert list(result.warnings) == [str(other)]
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(library, db):
+    from indexer.catalog import CatalogBusy, open_for_writing
+    with open_for_writing(db):
+        with pytest.raises(CatalogBusy, match=f"pid {os.getpid()}"):
+            Manager(db_path=db, roots=[str(library)], env={}).scan()
+
+
+def test_a_job_left_running_by_a_killed_process_is_marked_interrupted(library, db, scan):
+    scan(library)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE scan_jobs SET status = 'running'")
+    result = scan(library)
+    assert job(db, result.job_id - 1)["status"] == "interrupted"
+    assert job(db, result.job_id)["status"] == "completed"
