@@ -289,7 +289,7 @@ def ensure_library(dest: Path, *, files: int = 0, large: int = 0, min_mb: float 
     params["version"] = GENERATOR_VERSION
     if not prepare_dest(dest, params):
         if not quiet:
-            print(f"make_library: {dest} already holds this library; nothing to do")
+            print(f"make_library: {dest} already holds this library; nothing to do", flush=True)
         return read_marker(dest) or {}
     processes = processes or os.cpu_count() or 1
     started = time.monotonic()
@@ -305,7 +305,7 @@ def ensure_library(dest: Path, *, files: int = 0, large: int = 0, min_mb: float 
     if not quiet:
         what = f"{large} large files" if large else f"{files:,} tracks, {len(jobs):,} albums"
         print(f"make_library: made {dest}: {what}; {made:,} files, {total / MIB:,.1f} MiB "
-              f"in {seconds:.1f} s")
+              f"in {seconds:.1f} s", flush=True)
     return read_marker(dest) or {}
 
 

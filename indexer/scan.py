@@ -128,8 +128,8 @@ class Scan:
         try:
             try:
                 walks = [self._walk_root(root, pool, put, catalogue_empty) for root in roots]
+                self.writer.walk_done = True  # the total is known: progress can show an ETA
                 pool.drain()
-                self.writer.walk_done = True
                 self._retry_unstable(hasher, put)
                 if not self.stop.is_set():
                     for walk in walks:

@@ -114,7 +114,7 @@ class Writer:
             "INSERT INTO scan_jobs (kind, mode, roots, status, pid, started_at) "
             "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now))
         self.job_id = cursor.lastrowid
-        self._started = time.monotonic()
+        self._started = self._last_job_write = time.monotonic()
         return self.job_id
 
     def finish(self, status: str, message: str | None = None) -> None:

@@ -1,0 +1,425 @@
+"""Benchmark `indexer scan` against the machine's own limits, and print one table.
+
+Every measured run is a whole separate process (start-up counts: a user pays
+it too), timed from spawn to exit; its CPU time and peak RSS come from
+`os.wait4`, so they are that process's own (and its reaped children's; peak
+RSS is the largest single process, not a sum). Each scenario pits our side
+against a reference: one untimed warm-up run of every side first (warm page
+cache), then the sides in turn, A B A B, so drift on a shared machine hits
+both alike. Medians are reported with [min-max].
+
+Scenarios, for a music library (`--files N`, made by make_library.py):
+  full scan          fresh catalogue each run: parallel (ours) vs --sequential
+  no-change rescan   populated catalogue vs `find ROOT -type f -printf ...` (the
+                     floor for "did anything change?"); bytes read must be 0
+  rescan 1% changed  a new 1% of the tracks retagged before each run vs the
+                     no-change rescan; the tracks are restored afterwards
+and for a hash-bound library (`--large N` files of --min-mb to --max-mb MiB):
+  full scan          parallel vs --sequential, and vs `xxhsum -H2` if installed
+
+    python bench/run.py --files 50000 --runs 3
+    python bench/run.py --large 400 --runs 3
+
+Results go to stdout and, with every sample, to WORKDIR/results-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_library  # noqa: E402  (a sibling script, not a package)
+
+REPO = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+CHANGED_FRACTION = 0.01
+
+
+# --- one measured process
+
+
+@dataclass
+class Sample:
+    wall_s: float
+    cpu_s: float  # user + system
+    peak_rss_mib: float
+    summary: dict | None = None  # `indexer scan --json` output, for indexer runs
+
+
+def measure(cmd: list[str], env: dict[str, str], *, json_out: bool) -> Sample:
+    """Run `cmd` to its end; its wall time, CPU time and peak RSS from its own rusage."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out if json_out else subprocess.DEVNULL, stderr=err)
+        # Popen.wait() would reap the child and lose its rusage: wait4 instead.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"bench: {' '.join(cmd[:3])}... exited {proc.returncode}:\n"
+                             f"{err.read().decode(errors='replace')[-2000:]}")
+        out.seek(0)
+        summary = json.loads(out.read()) if json_out else None
+    # ru_maxrss is in KiB on Linux
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary)
+
+
+# --- sides and scenarios
+
+
+@dataclass(eq=False)  # compared by identity: a side is one object
+class Side:
+    """One command under test; `prepare(i)` runs untimed before its i-th run (0 = warm-up)."""
+
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    prepare: Callable[[int], None] = lambda i: None
+    is_indexer: bool = True  # an `indexer scan --json`, whose summary is checked and reported
+    # For the other commands: the files they visit and the bytes they read, if any (for rates).
+    files: int | None = None
+    bytes_read: int | None = None
+    samples: list[Sample] = field(default_factory=list)
+
+    def run(self, i: int) -> Sample:
+        self.prepare(i)
+        sample = measure(self.cmd, self.env, json_out=self.is_indexer)
+        if self.is_indexer:
+            _check_scan(self.name, sample.summary)
+        return sample
+
+
+def _check_scan(name: str, summary: dict) -> None:
+    if summary["status"] != "completed" or summary["errors"]:
+        raise SystemExit(f"bench: {name}: the scan did not complete cleanly: {summary}")
+
+
+def run_interleaved(sides: list[Side], runs: int) -> None:
+    """A warm-up of each side, then `runs` rounds of A B (C...)."""
+    for side in sides:
+        side.run(0)
+    for i in range(1, runs + 1):
+        for side in sides:
+            side.samples.append(side.run(i))
+        print(f"  round {i}/{runs}: " + ", ".join(
+            f"{s.name} {s.samples[-1].wall_s:.2f} s" for s in sides), file=sys.stderr)
+
+
+@dataclass
+class Row:
+    """One line of the main table: ours against a reference; ratio = num / den (median walls)."""
+
+    scenario: str
+    ours: Side
+    reference: Side
+    ratio_name: str
+    ours_is_numerator: bool
+
+
+# --- the environment each indexer process gets
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    indexer: str
+    runs: int
+    env: dict[str, str]
+
+    def db(self, name: str) -> Path:
+        return self.workdir / "db" / name / "catalogue.db"
+
+    def scan(self, name: str, root: Path, db: Path, *extra: str, prepare=None) -> Side:
+        return Side(name, [self.indexer, "scan", str(root), "--db", str(db), "--json", *extra],
+                    self.env, prepare or (lambda i: None))
+
+    def reference(self, name: str, cmd: list[str], *, files: int | None = None,
+                  bytes_read: int | None = None) -> Side:
+        return Side(name, cmd, self.env, is_indexer=False, files=files, bytes_read=bytes_read)
+
+
+def clean_env(workdir: Path) -> dict[str, str]:
+    """This environment without INDEXER_* settings, and an empty config file."""
+    config = workdir / "empty-config.toml"
+    config.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+    env["INDEXER_CONFIG"] = str(config)
+    return env
+
+
+def remove_db(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+
+
+def fresh_db(db: Path) -> Callable[[int], None]:
+    return lambda i: remove_db(db)
+
+
+# --- the 1% change
+
+
+class Retagger:
+    """Before run i, retag the i-th disjoint slice of the tracks; `restore()` undoes all.
+
+    A retag keeps size and inode (mutagen writes into the tag padding), so only
+    the mtime tells the scan: the cheap check must catch that. Restoring puts
+    back the bytes and the mtime, so the library is as made for the next bench.
+    """
+
+    def __init__(self, root: Path, fraction: float, seed: int):
+        tracks = sorted(str(p) for p in root.rglob("*")
+                        if p.suffix[1:] in make_library.FORMATS and p.is_file())
+        random.Random(seed).shuffle(tracks)
+        self.size = max(1, round(len(tracks) * fraction))
+        self.slices = [tracks[k:k + self.size] for k in range(0, len(tracks), self.size)]
+        self.saved: dict[str, tuple[bytes, int, int]] = {}
+
+    def prepare(self, i: int) -> None:
+        for path in self.slices[i % len(self.slices)]:
+            if path not in self.saved:
+                info = os.stat(path)
+                self.saved[path] = (Path(path).read_bytes(), info.st_atime_ns, info.st_mtime_ns)
+            make_library.retag(path, f" (edit {i})")
+
+    def restore(self) -> None:
+        for path, (data, atime_ns, mtime_ns) in self.saved.items():
+            with open(path, "r+b") as handle:  # in place: the inode stays
+                handle.write(data)
+                handle.truncate()
+            os.utime(path, ns=(atime_ns, mtime_ns))
+        self.saved.clear()
+
+
+# --- scenarios
+
+
+def music_rows(bench: Bench, root: Path, facts: dict, seed: int) -> list[Row]:
+    rows = []
+    par_db, seq_db, re_db = bench.db("full-parallel"), bench.db("full-sequential"), bench.db("rescan")
+    print("full scan: parallel vs sequential", file=sys.stderr)
+    par = bench.scan("full scan, parallel", root, par_db, prepare=fresh_db(par_db))
+    seq = bench.scan("full scan, sequential", root, seq_db, "--sequential", prepare=fresh_db(seq_db))
+    run_interleaved([par, seq], bench.runs)
+    rows.append(Row("full scan: parallel vs --sequential", par, seq, "seq/par", False))
+
+    print("no-change rescan vs find", file=sys.stderr)
+    remove_db(re_db)
+    bench.scan("populate", root, re_db).run(0)  # set-up, not a result
+    rescan = bench.scan("no-change rescan", root, re_db)
+    find = bench.reference("find -printf", ["find", str(root), "-type", "f", "-printf", "%s %T@ %i\n"],
+                           files=facts["files"])
+    # Not a scan: what any `indexer` command costs before it does anything (Python, imports).
+    startup = bench.reference("indexer config (start-up)", [bench.indexer, "config", "--json"])
+    run_interleaved([rescan, find, startup], bench.runs)
+    rows.append(Row("no-change rescan vs find", rescan, find, "indexer/find", True))
+    rows.append(Row("no-change rescan vs indexer start-up", rescan, startup, "scan/start-up", True))
+
+    print("rescan with 1% changed vs no-change rescan", file=sys.stderr)
+    retagger = Retagger(root, CHANGED_FRACTION, seed)
+    changed = bench.scan(f"rescan, {retagger.size} retagged", root, re_db, prepare=retagger.prepare)
+    unchanged = bench.scan("no-change rescan (again)", root, re_db)
+    try:
+        run_interleaved([changed, unchanged], bench.runs)
+    finally:
+        retagger.restore()
+    rows.append(Row("rescan 1% changed vs no-change", changed, unchanged, "changed/none", True))
+    for db in (par_db, seq_db, re_db):
+        remove_db(db)
+    return rows
+
+
+def large_rows(bench: Bench, root: Path, facts: dict) -> list[Row]:
+    par_db, seq_db = bench.db("large-parallel"), bench.db("large-sequential")
+    par = bench.scan("large full scan, parallel", root, par_db, prepare=fresh_db(par_db))
+    seq = bench.scan("large full scan, sequential", root, seq_db, "--sequential",
+                     prepare=fresh_db(seq_db))
+    sides = [par, seq]
+    rows = [Row("hash-bound full scan: parallel vs --sequential", par, seq, "seq/par", False)]
+    if shutil.which("xxhsum"):
+        files = sorted(str(p) for p in root.rglob("*.flac"))
+        xxh = bench.reference("xxhsum -H2", ["xxhsum", "-H2", *files], files=len(files),
+                              bytes_read=facts["bytes"])
+        sides.append(xxh)
+        rows.append(Row("hash-bound full scan: parallel vs xxhsum", par, xxh, "indexer/xxhsum", True))
+    else:
+        print("xxhsum not installed (apt-get install xxhash): no hashing reference", file=sys.stderr)
+    print("hash-bound full scan: " + " vs ".join(s.name for s in sides), file=sys.stderr)
+    run_interleaved(sides, bench.runs)
+    for db in (par_db, seq_db):
+        remove_db(db)
+    return rows
+
+
+# --- reporting
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def median_wall(side: Side) -> float:
+    return statistics.median(s.wall_s for s in side.samples)
+
+
+def ratio(row: Row) -> float:
+    ours, ref = median_wall(row.ours), median_wall(row.reference)
+    return ours / ref if row.ours_is_numerator else ref / ours
+
+
+def main_table(rows: list[Row]) -> str:
+    lines = [f"{'scenario':<48} {'ours, s':<22} {'reference, s':<22} ratio"]
+    for row in rows:
+        ours = spread([s.wall_s for s in row.ours.samples])
+        ref = spread([s.wall_s for s in row.reference.samples])
+        lines.append(f"{row.scenario:<48} {ours:<22} {ref:<22} {ratio(row):.2f} {row.ratio_name}")
+    return "\n".join(lines)
+
+
+def side_table(sides: list[Side]) -> str:
+    """Per side: rates from the median wall time (files the walk found, bytes it read)."""
+    lines = [f"{'side (medians; RSS: max)':<32} {'wall s':>7} {'files/s':>9} {'MiB/s':>8} "
+             f"{'CPU s':>7} {'peak RSS MiB':>12} {'bytes read':>14} {'new+changed':>11}"]
+    for side in sides:
+        samples = side.samples
+        wall = statistics.median(s.wall_s for s in samples)
+        files, read, changed = _work(side)
+        lines.append(
+            f"{side.name:<32} {wall:>7.2f} {_rate(files, wall):>9} {_rate(read, wall, MIB):>8} "
+            f"{statistics.median(s.cpu_s for s in samples):>7.2f} "
+            f"{max(s.peak_rss_mib for s in samples):>12.1f} {_num(read):>14} {_num(changed):>11}")
+    return "\n".join(lines)
+
+
+def _work(side: Side) -> tuple[int | None, int | None, int | None]:
+    """(files visited, bytes read, files new or changed) of one run, the last."""
+    if not side.is_indexer:
+        return side.files, side.bytes_read, None
+    last = side.samples[-1].summary
+    return last["files_found"], last["bytes_processed"], last["added"] + last["modified"]
+
+
+def _rate(amount: int | None, seconds: float, unit: int = 1) -> str:
+    return "-" if amount is None else f"{amount / unit / seconds:,.0f}"
+
+
+def _num(amount: int | None) -> str:
+    return "-" if amount is None else f"{amount:,}"
+
+
+def targets(rows: list[Row]) -> list[str]:
+    """The project's targets, reported (never asserted): a noisy machine may miss one."""
+    found = []
+    for row in rows:
+        r = ratio(row)
+        if row.scenario.startswith("no-change"):
+            read = max(s.summary["bytes_processed"] for s in row.ours.samples)
+            ok = r <= 3 and read == 0
+            found.append(f"no-change rescan within 3x find, 0 bytes read: {r:.2f}x, {read} bytes "
+                         f"-> {'met' if ok else 'MISSED'}")
+        elif row.scenario == "full scan: parallel vs --sequential":
+            rss = max(s.peak_rss_mib for side in (row.ours, row.reference) for s in side.samples)
+            files = row.ours.samples[0].summary["files_found"]
+            found.append(f"peak RSS of a full scan of {files:,} files under 150 MB (143 MiB): "
+                         f"{rss:.1f} MiB -> {'met' if rss * MIB < 150e6 else 'MISSED'}")
+        elif row.ratio_name == "seq/par" and row.scenario.startswith("hash-bound"):
+            found.append(f"hash-bound full scan parallel >= 1.5x faster than sequential: {r:.2f}x "
+                         f"-> {'met' if r >= 1.5 else 'MISSED'}")
+    return found
+
+
+def header(library: Path, facts: dict, runs: int) -> str:
+    loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"indexer bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+            f"{os.cpu_count()} CPUs, {_mem_gib():.0f} GiB, Python {platform.python_version()}, "
+            f"indexer {_revision()}; load average at start {loads}\n"
+            f"library {library}: {facts['files']:,} files, {facts['bytes'] / MIB:,.1f} MiB; "
+            f"{runs} timed runs per side after one warm-up, medians [min-max]")
+
+
+def _mem_gib() -> float:
+    with open("/proc/meminfo") as handle:
+        return int(handle.readline().split()[1]) / 1024 / 1024
+
+
+def _revision() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                              text=True).stdout.strip()
+    dirty = " + uncommitted changes in indexer/" if git("status", "--porcelain", "indexer") else ""
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
+
+
+def report(bench: Bench, library: Path, facts: dict, rows: list[Row], tag: str) -> None:
+    sides = list(dict.fromkeys(side for row in rows for side in (row.ours, row.reference)))
+    text = "\n\n".join([header(library, facts, bench.runs), main_table(rows),
+                        side_table(sides),
+                        "targets (reported, not asserted):\n" + "\n".join(
+                            "  " + line for line in targets(rows))])
+    print(text)
+    out = bench.workdir / f"results-{tag}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps({
+        "table": text, "library": str(library), "library_facts": facts,
+        "rows": [{"scenario": r.scenario, "ours": r.ours.name, "reference": r.reference.name,
+                  "ratio": ratio(r), "ratio_name": r.ratio_name} for r in rows],
+        "sides": {s.name: {"cmd": s.cmd, "samples": [asdict(x) for x in s.samples]} for s in sides},
+    }, indent=1) + "\n")
+    print(f"\n(all samples in {out})")
+
+
+# --- main
+
+
+def find_indexer(given: str | None) -> str:
+    beside = Path(sys.executable).parent / "indexer"
+    found = given or (str(beside) if beside.exists() else shutil.which("indexer"))
+    if not found:
+        raise SystemExit("bench: no `indexer` command; run with the project's venv or --indexer")
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, metavar="N", help="a music library of N tracks")
+    parser.add_argument("--large", type=int, metavar="N", help="a hash-bound library of N files")
+    parser.add_argument("--min-mb", type=float, default=5, help="smallest large file, MiB")
+    parser.add_argument("--max-mb", type=float, default=50, help="largest large file, MiB")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per side")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/indexer-bench"))
+    parser.add_argument("--indexer", help="the indexer command (default: the venv's)")
+    args = parser.parse_args(argv)
+    if not (args.files or args.large) or args.runs < 1:
+        parser.error("give --files N and/or --large N, and --runs >= 1")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args.workdir, find_indexer(args.indexer), args.runs, clean_env(args.workdir))
+    if args.files:
+        root = args.workdir / f"music-{args.files}-s{args.seed}"
+        facts = make_library.ensure_library(root, files=args.files, seed=args.seed)
+        report(bench, root, facts, music_rows(bench, root, facts, args.seed), f"files{args.files}")
+    if args.large:
+        root = args.workdir / f"large-{args.large}-{args.min_mb:g}-{args.max_mb:g}-s{args.seed}"
+        facts = make_library.ensure_library(root, large=args.large, min_mb=args.min_mb,
+                                            max_mb=args.max_mb, seed=args.seed)
+        report(bench, root, facts, large_rows(bench, root, facts), f"large{args.large}")
+    shutil.rmtree(args.workdir / "db", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
