@@ -14,7 +14,6 @@ at least that (1 MiB by default; see docs/benchmarks.md).
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 import os
 import stat
@@ -66,7 +65,7 @@ def plan_folder(
     plan = FolderPlan()
     seen_texts = set(db_text(path)[0] for path in unknown_paths)
     for seen in files:
-        text = db_text(seen.path)[0]
+        text = seen.path if seen.path.isascii() else db_text(seen.path)[0]  # the common case first
         seen_texts.add(text)
         row = rows.get(text)
         if row is None:
@@ -185,8 +184,8 @@ def _restat(seen: Seen, info: os.stat_result) -> Seen:
     """The walk's figures, replaced by the open file's if it changed in between."""
     if (seen.size, seen.mtime_ns, seen.inode) == (info.st_size, info.st_mtime_ns, info.st_ino):
         return seen
-    return dataclasses.replace(seen, size=info.st_size, mtime_ns=info.st_mtime_ns,
-                               inode=info.st_ino, device=info.st_dev, ctime_ns=info.st_ctime_ns)
+    return seen._replace(size=info.st_size, mtime_ns=info.st_mtime_ns, inode=info.st_ino,
+                         device=info.st_dev, ctime_ns=info.st_ctime_ns)
 
 
 def _describe(error: OSError) -> str:

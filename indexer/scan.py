@@ -21,7 +21,7 @@ from .catalog import Reader
 from .config import LibraryConfig, ScanConfig
 from .hashing import Hasher, plan_folder
 from .paths import db_text, printable
-from .pipeline import Inline, ThreadPool, WriterThread
+from .pipeline import Inline, ThreadPool, WriterThread, batches
 from .records import Counters, Gone, Progress, Seen, Tally, ToHash, Unstable
 from .walk import RootUnusable, Walk, check_root
 from .writer import Writer, WriterFailed
@@ -92,6 +92,7 @@ class Scan:
         kind = "full" if catalogue_empty or self.rehash else "incremental"
         mode = "parallel" if self.settings.parallel else "sequential"
         job_id = self.writer.start_job(kind, mode, self.roots)
+        self.writer.moves_possible = not catalogue_empty
         log.info("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
         status, message = self._run_job(catalogue_empty)
         try:
@@ -119,38 +120,44 @@ class Scan:
                         max_read_mib_s=self.settings.max_read_mib_s, stop=self.stop)
         if self.settings.parallel:
             sink = WriterThread(self.writer)
-            pool = ThreadPool(hasher, self._route(sink.put), self.stop,
+            put_all = sink.put_all
+            pool = ThreadPool(hasher, self._route(put_all), self.stop,
                               workers=self.settings.workers, name="hash")
         else:
             sink = None
-            pool = Inline(hasher, self._route(self.writer.put), self.stop)
-        put = sink.put if sink else self.writer.put
+            put_all = self._put_each
+            pool = Inline(hasher, self._route(put_all), self.stop)
         try:
             try:
-                walks = [self._walk_root(root, pool, put, catalogue_empty) for root in roots]
+                walks = [self._walk_root(root, pool, put_all, catalogue_empty) for root in roots]
                 self.writer.walk_done = True  # the total is known: progress can show an ETA
                 pool.drain()
-                self._retry_unstable(hasher, put)
+                self._retry_unstable(hasher, put_all)
                 if not self.stop.is_set():
                     for walk in walks:
-                        self._mark_missing(walk, put)
+                        self._mark_missing(walk, put_all)
             finally:
                 pool.close()
         finally:
             if sink:  # always joined: the writer is this thread's again only after
                 sink.close()
 
-    def _route(self, put: Callable[[object], None]) -> Callable[[object], None]:
+    def _put_each(self, items: list) -> None:
+        for item in items:
+            self.writer.put(item)
+
+    def _route(self, put_all: Callable[[list], None]) -> Callable[[list], None]:
         """The hash stage's sink: a file that changed while read is kept for one retry."""
-        def route(result: object) -> None:
-            if isinstance(result, Unstable):
+        def route(results: list) -> None:
+            settled = [r for r in results if not isinstance(r, Unstable)]
+            if len(settled) < len(results):
                 with self._retry_lock:
-                    self._retry.append(result.item)
-            else:
-                put(result)
+                    self._retry += [r.item for r in results if isinstance(r, Unstable)]
+            if settled:
+                put_all(settled)
         return route
 
-    def _walk_root(self, root: str, pool, put, catalogue_empty: bool) -> Walk:
+    def _walk_root(self, root: str, pool, put_all, catalogue_empty: bool) -> Walk:
         walk = Walk(root, root, self.library.kinds, self.library.ignore,
                     self.library.follow_symlinks, self.stop)
         by_inode = _no_twin if catalogue_empty else self._twin
@@ -162,32 +169,29 @@ class Scan:
             rows = self.reader.rows_in_dir(db_text(listing.dir)[0])
             plan = plan_folder(listing.files, rows, smart=smart, by_inode=by_inode,
                                unknown_paths=[p.path for p in listing.problems])
-            put(Tally(found=len(listing.files), unchanged=plan.unchanged, skipped=listing.skipped))
-            for item in (*listing.problems, *plan.known):
-                put(item)
-            for item in plan.to_hash:
-                pool.submit(item)
+            tally = Tally(found=len(listing.files), unchanged=plan.unchanged, skipped=listing.skipped)
+            put_all([tally, *listing.problems, *plan.known])
+            for batch in batches(plan.to_hash, _size):
+                pool.submit(batch)
             gone += plan.gone
-        for problem in walk.unlisted:
-            put(problem)
+        if walk.unlisted:
+            put_all(walk.unlisted)
         return walk
 
     def _twin(self, seen: Seen):
         return self.reader.row_by_inode(seen.device, seen.inode)
 
-    def _retry_unstable(self, stage, put) -> None:
+    def _retry_unstable(self, stage, put_all) -> None:
         """Read once more, in this thread, the files that changed while they were read."""
         with self._retry_lock:
             retry, self._retry = self._retry, []
         if not retry or self.stop.wait(RETRY_DELAY_S):
             return
         log.info("re-reading %d files that changed while they were read", len(retry))
-        for item in retry:
-            result = stage(item)  # unstable again: the writer records it, nothing indexed
-            if result is not None:
-                put(result)
+        # Unstable again: the writer records it as an error, nothing is indexed.
+        put_all([result for item in retry if (result := stage(item)) is not None])
 
-    def _mark_missing(self, walk: Walk, put) -> None:
+    def _mark_missing(self, walk: Walk, put_all) -> None:
         """Call gone the rows of files this walk did not find, unless the root looks offline."""
         gone = self._gone.pop(walk.root, [])
         if not walk.complete:
@@ -198,10 +202,8 @@ class Scan:
                 self._warn(walk.root, f"root {printable(walk.root)} has no media files but the "
                            f"catalogue holds {present} for it: nothing marked missing (not mounted?)")
                 return
-        for item in gone:
-            put(item)
-        for item in self._unvisited_rows(walk):
-            put(item)
+        put_all(gone)
+        put_all(list(self._unvisited_rows(walk)))
 
     def _unvisited_rows(self, walk: Walk):
         """Rows in folders the walk never entered: deleted folders, now ignored ones."""
@@ -242,3 +244,7 @@ class Scan:
 
 def _no_twin(seen: Seen):
     return None
+
+
+def _size(item: ToHash) -> int:
+    return item.seen.size

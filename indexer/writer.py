@@ -93,6 +93,7 @@ class Writer:
         self.counters = Counters()
         self.job_id = 0
         self.walk_done = False
+        self.moves_possible = True  # False when the catalogue was empty: nothing to take over
         self.failed: BaseException | None = None
         self._pending = 0
         self._dirty = False
@@ -231,7 +232,7 @@ class Writer:
         values = self._values(item.seen, item.hash, None)
         if row is not None and self.conn.execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
             return
-        if row is None and self._take_over(item, values):
+        if row is None and self.moves_possible and self._take_over(item, values):
             return
         self._upsert(values)
 
