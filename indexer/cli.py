@@ -208,8 +208,19 @@ class _Formatter(logging.Formatter):
         return f"indexer: {record.levelname.lower()}: {record.getMessage()}"
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is now: a live progress bar redirects it, so log
+    lines print above the bar instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _setup_logging(level: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(_Formatter())
     root = logging.getLogger("indexer")
     root.handlers[:] = [handler]

@@ -93,7 +93,7 @@ class Scan:
         mode = "parallel" if self.settings.parallel else "sequential"
         job_id = self.writer.start_job(kind, mode, self.roots)
         self.writer.moves_possible = not catalogue_empty
-        log.info("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
+        log.debug("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
         status, message = self._run_job(catalogue_empty)
         try:
             self.writer.finish(status, message)
