@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 import xxhash
 
-from conftest import changes, files, job, make_library
+from conftest import changes, connect, files, job, make_library
 
 
 def expected_rows(root: Path) -> dict[str, tuple]:
@@ -230,3 +231,38 @@ def test_a_file_at_a_root_given_twice_or_nested_is_indexed_once(library, db, sca
     result = scan(library, library / "Artist 0")
     assert result.roots == (str(library),)
     assert len(files(db)) == 15
+
+
+def test_a_file_still_being_written_is_never_indexed_half_copied(tmp_path, db):
+    root = tmp_path / "music"
+    root.mkdir()
+    growing = root / "downloading.flac"
+    growing.write_bytes(b"\0" * 1_000_000)
+    done = threading.Event()
+
+    def keep_writing():  # a copy that goes on for the whole scan, retry included
+        with open(growing, "ab") as handle:
+            while not done.wait(0.01):
+                handle.write(b"x" * 100)
+                handle.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        from indexer import Manager
+        config = tmp_path / "slow.toml"
+        config.write_text("[scan]\nmax_read_mib_s = 2\nhash_buffer_kib = 64\n")  # reads take ~0.5 s
+        result = Manager(db_path=db, roots=[str(root)], config_file=str(config), env={}).scan()
+    finally:
+        done.set()
+        writer.join()
+
+    assert result.status == "completed" and result.counters.errors == 1
+    assert files(db) == {}
+    with connect(db) as conn:
+        problem = conn.execute("SELECT path, stage, error FROM scan_errors").fetchone()
+    assert tuple(problem)[:2] == (str(growing), "hash")
+    assert "changed while it was being read" in problem["error"]
+
+    Manager(db_path=db, roots=[str(root)], env={}).scan()  # the copy is done: now it is indexed
+    assert files(db)[str(growing)]["hash"] == xxhash.xxh3_128(growing.read_bytes()).hexdigest()
