@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import xxhash
 
 from .paths import db_text
-from .records import FileFailure, Gone, Hashed, HashResult, Known, Seen, ToHash, Unstable
+from .records import (FileFailure, Gone, Hashed, HashResult, Known, Seen, Stored, ToHash,
+                      Unstable)
 
 
 def needs_reading(seen: Seen, row: Known) -> bool:
@@ -49,36 +50,45 @@ class FolderPlan:
 
 def plan_folder(
     files: Iterable[Seen],
-    rows: dict[str, Known],
+    rows: dict[str, Stored],
     *,
     smart: bool = True,
     unknown_paths: Iterable[str] = (),
+    whole_row: Callable[[int], Known] = lambda row_id: None,
     by_inode: Callable[[Seen], Known | None] = lambda seen: None,
 ) -> FolderPlan:
     """Decide, for one folder, what must be read, written, or called gone.
 
-    `rows` are the catalogue rows of the folder by path text; `unknown_paths`
-    are entries the walk could not stat, which are neither seen nor gone.
-    `by_inode` finds a row elsewhere with the same device and inode: a file
-    renamed with its size and mtime intact keeps its hash without a read.
+    `rows` are the catalogue rows of the folder by path text; `whole_row`
+    reads a row in full, needed only for files that are not unchanged.
+    `unknown_paths` are entries the walk could not stat: neither seen nor
+    gone. `by_inode` finds a row elsewhere with the same device and inode: a
+    file renamed with its size and mtime intact keeps its hash without a read.
     """
     plan = FolderPlan()
-    seen_texts = set(db_text(path)[0] for path in unknown_paths)
+    rows = dict(rows)  # what is left at the end was not seen
+    for path in unknown_paths:
+        rows.pop(db_text(path)[0], None)
     for seen in files:
-        text = seen.path if seen.path.isascii() else db_text(seen.path)[0]  # the common case first
-        seen_texts.add(text)
-        row = rows.get(text)
+        text = seen.path if seen.path.isascii() else db_text(seen.path)[0]
+        row = rows.pop(text, None)
         if row is None:
             _plan_new(plan, seen, by_inode(seen), smart)
-        elif not smart or needs_reading(seen, row):
-            plan.to_hash.append(ToHash(seen, row))
-        elif row.status == "missing" or seen.device != row.device:
-            plan.known.append(Hashed(seen, row.hash, row))  # restored, or remounted
-        else:
+        elif smart and row[5] and row[1:5] == seen[2:6]:  # Stored.ready; the stat figures
             plan.unchanged += 1
-    plan.gone = [Gone(row.id, text) for text, row in rows.items()
-                 if row.status == "present" and text not in seen_texts]
+        else:
+            _plan_known(plan, seen, whole_row(row.id), smart)
+    plan.gone = [Gone(row.id, row.path) for row in rows.values() if row.present]
     return plan
+
+
+def _plan_known(plan: FolderPlan, seen: Seen, row: Known, smart: bool) -> None:
+    if not smart or needs_reading(seen, row):
+        plan.to_hash.append(ToHash(seen, row))
+    elif row.status == "missing" or seen.device != row.device:
+        plan.known.append(Hashed(seen, row.hash, row))  # restored, or remounted
+    else:
+        plan.unchanged += 1
 
 
 def _plan_new(plan: FolderPlan, seen: Seen, twin: Known | None, smart: bool) -> None:

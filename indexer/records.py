@@ -4,7 +4,9 @@ A walk produces `Seen` files; the planner compares them with `Known` rows and
 decides what each needs; the hashing stage turns a file into `Hashed`, or into a
 `FileFailure` when it could not be read, or `Unstable` when it changed while it
 was read. The writer consumes all of them. None of these types knows about
-threads, SQL or the terminal.
+threads, SQL or the terminal. The per-file ones are named tuples: one or two
+are made per file per scan, and a frozen dataclass took several times longer
+to build (and to define, at start-up).
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ class Seen(NamedTuple):
     """A regular file found by the walk, with the stat figures the walk took.
 
     `path` is the path as the OS gives it (undecodable bytes as surrogates);
-    `kind` is the media kind chosen from its extension. A named tuple, not a
-    dataclass: one is made per file per scan, and a frozen dataclass took
-    several times longer to build.
+    `kind` is the media kind chosen from its extension.
     """
 
     root: str
@@ -33,22 +33,42 @@ class Seen(NamedTuple):
     ctime_ns: int = 0
 
 
-class Known(NamedTuple):
-    """What the catalogue already holds for one path (one per row read: a named tuple)."""
+class Stored(NamedTuple):
+    """The little a rescan reads of every row, streamed beside the walk.
 
-    id: int
+    The field order is the planner's fast path: `Stored[1:5]` and `Seen[2:6]`
+    are both (size, mtime_ns, inode, device), so "unchanged" is one tuple
+    comparison plus `ready` (hashed, no error, present). The planner reads
+    the whole row, `Known`, only for the few files that are not unchanged.
+    """
+
     path: str
     size: int
     mtime_ns: int
     inode: int
     device: int
+    ready: bool
+    id: int
+    present: bool
+    dir: str
+
+
+class Known(NamedTuple):
+    """What the catalogue holds for one path: the whole row the planner needs."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+    ready: bool
+    id: int
     hash: str | None
     status: str
     has_error: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ToHash:
+class ToHash(NamedTuple):
     """A file that must be read: new, changed, or never hashed.
 
     `row` is the catalogue row at the same path, if any; `move_hint` the id of
@@ -60,8 +80,7 @@ class ToHash:
     move_hint: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hashed:
+class Hashed(NamedTuple):
     """A file whose content hash is known, read or (for a rename) inherited."""
 
     seen: Seen
@@ -71,8 +90,7 @@ class Hashed:
     bytes_read: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class FileFailure:
+class FileFailure(NamedTuple):
     """A file that could not be read; `vanished` when it was gone by then."""
 
     seen: Seen
@@ -81,24 +99,21 @@ class FileFailure:
     vanished: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Unstable:
+class Unstable(NamedTuple):
     """A file whose size or times changed while it was read: retry, never record."""
 
     item: ToHash
     bytes_read: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Gone:
+class Gone(NamedTuple):
     """A catalogue row whose file was not found where the walk looked."""
 
     id: int
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """Something with no file row to carry it: an unreadable folder, a vanished file."""
 
     path: str
@@ -106,8 +121,7 @@ class Problem:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
+class Tally(NamedTuple):
     """Counts the planner settles without the writer: found, unchanged, skipped."""
 
     found: int = 0

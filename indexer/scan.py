@@ -22,7 +22,8 @@ from .config import LibraryConfig, ScanConfig
 from .hashing import Hasher, plan_folder
 from .paths import db_text, printable
 from .pipeline import Inline, ThreadPool, WriterThread, batches
-from .records import Counters, Gone, Progress, Seen, Tally, ToHash, Unstable
+from .records import (Counters, Gone, Problem, Progress, Seen, Stored, Tally, ToHash,
+                      Unstable)
 from .walk import RootUnusable, Walk, check_root
 from .writer import Writer, WriterFailed
 
@@ -160,22 +161,29 @@ class Scan:
     def _walk_root(self, root: str, pool, put_all, catalogue_empty: bool) -> Walk:
         walk = Walk(root, root, self.library.kinds, self.library.ignore,
                     self.library.follow_symlinks, self.stop)
+        rows = _NoRows() if catalogue_empty else self.reader.rows_under(db_text(root)[0])
         by_inode = _no_twin if catalogue_empty else self._twin
         smart = self.settings.smart_hash and not self.rehash
         gone = self._gone.setdefault(root, [])
+        outbox = _Outbox(put_all)
         self._found[root] = 0
-        for listing in walk:
-            self._found[root] += len(listing.files)
-            rows = self.reader.rows_in_dir(db_text(listing.dir)[0])
-            plan = plan_folder(listing.files, rows, smart=smart, by_inode=by_inode,
-                               unknown_paths=[p.path for p in listing.problems])
-            tally = Tally(found=len(listing.files), unchanged=plan.unchanged, skipped=listing.skipped)
-            put_all([tally, *listing.problems, *plan.known])
-            for batch in batches(plan.to_hash, _size):
-                pool.submit(batch)
-            gone += plan.gone
-        if walk.unlisted:
-            put_all(walk.unlisted)
+        try:
+            for listing in walk:
+                self._found[root] += len(listing.files)
+                plan = plan_folder(listing.files, rows.take(listing.text), smart=smart,
+                                   whole_row=self.reader.known, by_inode=by_inode,
+                                   unknown_paths=[p.path for p in listing.problems])
+                outbox.add(Tally(len(listing.files), plan.unchanged, listing.skipped),
+                           *listing.problems, *plan.known)
+                for batch in batches(plan.to_hash, _size):
+                    pool.submit(batch)
+                gone += plan.gone
+            outbox.add(*walk.unlisted)
+            if walk.complete:  # rows in folders the walk never listed: deleted, now ignored
+                gone += _outside(rows.finish(), walk.unlisted)
+        finally:
+            rows.close()
+            outbox.flush()
         return walk
 
     def _twin(self, seen: Seen):
@@ -203,19 +211,6 @@ class Scan:
                            f"catalogue holds {present} for it: nothing marked missing (not mounted?)")
                 return
         put_all(gone)
-        put_all(list(self._unvisited_rows(walk)))
-
-    def _unvisited_rows(self, walk: Walk):
-        """Rows in folders the walk never entered: deleted folders, now ignored ones."""
-        visited = {db_text(folder)[0] for folder in walk.visited}
-        unreadable = [db_text(p.path)[0].rstrip("/") + "/" for p in walk.unlisted]
-        unlisted = {db_text(p.path)[0] for p in walk.unlisted}
-        for folder in list(self.reader.present_dirs_under(db_text(walk.top)[0])):
-            if folder in visited or folder in unlisted or folder.startswith(tuple(unreadable)):
-                continue
-            for text, row in self.reader.rows_in_dir(folder).items():
-                if row.status == "present":
-                    yield Gone(row.id, text)
 
     def _healthy(self, root: str) -> bool:
         try:
@@ -244,6 +239,53 @@ class Scan:
 
 def _no_twin(seen: Seen):
     return None
+
+
+def _outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:
+    """Gone rows, except those in or below a folder that could not be listed."""
+    unknown = tuple(db_text(p.path)[0] for p in unlisted)
+    below = tuple(text.rstrip("/") + "/" for text in unknown)
+    return [Gone(row.id, row.path) for row in rows
+            if row.dir not in unknown and not row.dir.startswith(below)]
+
+
+class _NoRows:
+    """The rows of an empty catalogue: nothing to compare with."""
+
+    def take(self, dir_text: str) -> dict:
+        return {}
+
+    def finish(self) -> list:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class _Outbox:
+    """Results for the writer, handed over every few folders rather than one by one:
+    each hand-off to the writer's thread wakes it and costs the walk the GIL."""
+
+    EVERY = 256
+
+    def __init__(self, put_all: Callable[[list], None]):
+        self.put_all = put_all
+        self.items: list = []
+        self.tally = Tally()
+
+    def add(self, *items: object) -> None:
+        for item in items:
+            if isinstance(item, Tally):
+                self.tally = Tally(*(a + b for a, b in zip(self.tally, item)))
+            else:
+                self.items.append(item)
+        if len(self.items) + self.tally.found >= self.EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items or self.tally.found or self.tally.skipped:
+            self.put_all([self.tally, *self.items])
+        self.items, self.tally = [], Tally()
 
 
 def _size(item: ToHash) -> int:

@@ -11,6 +11,7 @@ then every folder is entered once (by device and inode), so loops end.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .paths import printable
+from .paths import db_text, printable
 from .records import Problem, Seen
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,10 @@ EXTENSIONS = {
 KIND_OF_EXTENSION = {ext: kind for kind, exts in EXTENSIONS.items() for ext in exts.split()}
 
 
-def kind_of(name: str, kinds: Iterable[str]) -> str | None:
-    """The media kind of a file name by its extension, if that kind is indexed."""
+def kind_of(name: str) -> str:
+    """The media kind of a file name by its extension (the walk inlines this)."""
     dot = name.rfind(".")
-    kind = KIND_OF_EXTENSION.get(name[dot + 1:].lower(), "other") if dot > 0 else "other"
-    return kind if kind in kinds else None
+    return KIND_OF_EXTENSION.get(name[dot + 1:].lower(), "other") if dot > 0 else "other"
 
 
 def ignore_matcher(patterns: Iterable[str]):
@@ -83,6 +83,7 @@ class Listing:
     """One folder's files, and what the walk could not take from it."""
 
     dir: str
+    text: str = ""  # `dir` as catalogue text
     files: list[Seen] = field(default_factory=list)
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -105,22 +106,30 @@ class Walk:
     follow_symlinks: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     unlisted: list[Problem] = field(default_factory=list)
-    visited: set[str] = field(default_factory=set)
     complete: bool = False
 
     def __iter__(self) -> Iterator[Listing]:
+        """Folders in ascending order of their catalogue text (`Listing.text`).
+
+        That is the order of the catalogue's `dir` index, so the scan can read
+        the rows of every folder with one query streamed beside the walk,
+        instead of one query per folder. A heap of pending folders keeps it.
+        """
         ignored = ignore_matcher(self.ignore)
         seen_dirs: set[tuple[int, int]] = set()
-        stack = [self.top]
-        while stack:
+        pending = [(db_text(self.top)[0], self.top)]
+        while pending:
             if self.stop.is_set():
                 return
-            folder = stack.pop()
+            text, folder = heapq.heappop(pending)
             if self.follow_symlinks and not self._first_visit(folder, seen_dirs):
                 continue
-            listing = self._list(folder, ignored, stack)
+            subfolders: list[str] = []
+            listing = self._list(folder, ignored, subfolders)
+            for sub in subfolders:
+                heapq.heappush(pending, (db_text(sub)[0], sub))
             if listing is not None:
-                self.visited.add(folder)
+                listing.text = text
                 yield listing
         self.complete = True
 
@@ -137,8 +146,10 @@ class Walk:
         return True
 
     def _list(self, folder: str, ignored, stack: list[str]) -> Listing | None:
+        # The hot loop of a rescan: one pass per entry, names bound locally.
         listing = Listing(folder)
         follow, kinds, root = self.follow_symlinks, self.kinds, self.root
+        found, kind_of_extension = listing.files.append, KIND_OF_EXTENSION.get
         try:
             entries = os.scandir(folder)
         except OSError as error:
@@ -156,12 +167,12 @@ class Walk:
                         if entry.is_dir(follow_symlinks=follow):
                             stack.append(entry.path)
                         elif entry.is_file(follow_symlinks=follow):
-                            kind = kind_of(name, kinds)
-                            if kind is not None:
+                            dot = name.rfind(".")
+                            kind = kind_of_extension(name[dot + 1:].lower(), "other") if dot > 0 else "other"
+                            if kind in kinds:
                                 info = entry.stat(follow_symlinks=follow)
-                                listing.files.append(Seen(
-                                    root, entry.path, info.st_size, info.st_mtime_ns,
-                                    info.st_ino, info.st_dev, kind, info.st_ctime_ns))
+                                found(Seen(root, entry.path, info.st_size, info.st_mtime_ns,
+                                           info.st_ino, info.st_dev, kind, info.st_ctime_ns))
                         else:
                             listing.skipped += 1
                             log.debug("skipped, not a regular file: %s", printable(entry.path))

@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 from conftest import wait_for
 from indexer import catalog
 from indexer.hashing import Hasher, plan_folder
-from indexer.records import FileFailure, Gone, Hashed, Known, Seen, ToHash, Unstable
+from indexer.paths import db_text
+from indexer.records import FileFailure, Gone, Hashed, Known, Seen, Stored, ToHash, Unstable
 from indexer.writer import Writer, WriterFailed
 
 
@@ -25,56 +26,66 @@ def seen(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1) -> Seen:
 
 def known(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1, hash="h", status="present",
           id=1, error=False) -> Known:
-    return Known(id, path, size, mtime, inode, device, hash, status, error)
+    ready = hash is not None and not error and status == "present"
+    return Known(path, size, mtime, inode, device, ready, id, hash, status, error)
 
 
 # --- the plan: the cheap check first
 
+def plan(files, rows: list[Known], **options):
+    """plan_folder over rows as the catalogue streams them, whole rows on demand."""
+    by_id = {row.id: row for row in rows}
+    stored = {db_text(row.path)[0]: Stored(db_text(row.path)[0], row.size, row.mtime_ns, row.inode, row.device, row.ready,
+                               row.id, row.status == "present", "/m") for row in rows}
+    return plan_folder(files, stored, whole_row=by_id.__getitem__, **options)
+
+
 def test_an_unchanged_file_needs_no_read():
-    plan = plan_folder([seen()], {"/m/a.mp3": known()})
-    assert (plan.unchanged, plan.to_hash, plan.known, plan.gone) == (1, [], [], [])
+    result = plan([seen()], [known()])
+    assert (result.unchanged, result.to_hash, result.known, result.gone) == (1, [], [], [])
 
 
 @pytest.mark.parametrize("change", [dict(size=11), dict(mtime=2), dict(inode=6)])
 def test_a_new_size_mtime_or_inode_means_a_read(change):
-    plan = plan_folder([seen(**change)], {"/m/a.mp3": known()})
-    assert plan.to_hash == [ToHash(seen(**change), known())]
+    assert plan([seen(**change)], [known()]).to_hash == [ToHash(seen(**change), known())]
 
 
 @pytest.mark.parametrize("row", [known(hash=None), known(error=True)])
 def test_a_row_without_hash_or_with_an_error_is_read_again(row):
-    assert plan_folder([seen()], {"/m/a.mp3": row}).to_hash == [ToHash(seen(), row)]
+    assert plan([seen()], [row]).to_hash == [ToHash(seen(), row)]
 
 
 def test_smart_hash_off_reads_everything():
-    assert len(plan_folder([seen()], {"/m/a.mp3": known()}, smart=False).to_hash) == 1
+    assert len(plan([seen()], [known()], smart=False).to_hash) == 1
 
 
 def test_a_missing_row_found_again_unchanged_is_restored_without_a_read():
     row = known(status="missing")
-    assert plan_folder([seen()], {"/m/a.mp3": row}).known == [Hashed(seen(), "h", row)]
+    assert plan([seen()], [row]).known == [Hashed(seen(), "h", row)]
+
+
+def test_a_remounted_disk_with_a_new_device_number_is_not_read_again():
+    row = known(device=7)
+    assert plan([seen()], [row]).known == [Hashed(seen(), "h", row)]
 
 
 def test_a_new_path_with_a_known_inode_size_and_mtime_inherits_the_hash():
     twin = known(path="/m/old.mp3", id=7)
-    plan = plan_folder([seen()], {}, by_inode=lambda s: twin)
-    assert plan.known == [Hashed(seen(), "h", None, move_hint=7)]
+    assert plan([seen()], [], by_inode=lambda s: twin).known == [
+        Hashed(seen(), "h", None, move_hint=7)]
 
 
 def test_a_new_path_with_a_known_inode_but_other_size_is_read_with_a_hint():
     twin = known(path="/m/old.mp3", id=7, size=99)
-    assert plan_folder([seen()], {}, by_inode=lambda s: twin).to_hash == [ToHash(seen(), None, 7)]
+    assert plan([seen()], [], by_inode=lambda s: twin).to_hash == [ToHash(seen(), None, 7)]
 
 
 def test_rows_not_seen_are_gone_but_not_those_the_walk_could_not_stat():
-    rows = {"/m/a.mp3": known(), "/m/b.mp3": known(path="/m/b.mp3", id=2),
-            "/m/c.mp3": known(path="/m/c.mp3", id=3),
-            "/m/d.mp3": known(path="/m/d.mp3", id=4, status="missing")}
-    plan = plan_folder([seen()], rows, unknown_paths=["/m/c.mp3"])
-    assert plan.gone == [Gone(2, "/m/b.mp3")]
+    rows = [known(), known(path="/m/b.mp3", id=2), known(path="/m/c.mp3", id=3),
+            known(path="/m/d.mp3", id=4, status="missing")]
+    assert plan([seen()], rows, unknown_paths=["/m/c.mp3"]).gone == [Gone(2, "/m/b.mp3")]
 
 
-# Names as Linux gives them to Python: any text, undecodable bytes as U+DC80..U+DCFF.
 names = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",))
                 | st.sampled_from(["\udcff", "\udce9"]), min_size=1, max_size=8)
 
@@ -84,11 +95,12 @@ names = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=(
 def test_every_file_and_row_gets_exactly_one_fate(on_disk, in_catalogue):
     """Each file seen is unchanged, to read or known; each row not seen is gone."""
     files = [seen(f"/m/{n}", size=s) for n, s in on_disk.items()]
-    rows = {f"/m/{n}": known(f"/m/{n}", size=s, id=i) for i, (n, s) in enumerate(in_catalogue.items())}
-    plan = plan_folder(files, rows)
-    assert plan.unchanged + len(plan.to_hash) + len(plan.known) == len(files)
-    assert plan.unchanged == sum(1 for n, s in on_disk.items() if in_catalogue.get(n) == s)
-    assert {g.path for g in plan.gone} == {f"/m/{n}" for n in in_catalogue if n not in on_disk}
+    rows = [known(f"/m/{n}", size=s, id=i) for i, (n, s) in enumerate(in_catalogue.items())]
+    result = plan(files, rows)
+    assert result.unchanged + len(result.to_hash) + len(result.known) == len(files)
+    assert result.unchanged == sum(1 for n, s in on_disk.items() if in_catalogue.get(n) == s)
+    assert {g.path for g in result.gone} == {db_text(f"/m/{n}")[0] for n in in_catalogue
+                                             if n not in on_disk}
 
 
 # --- the hasher: trust a read only if the file held still
