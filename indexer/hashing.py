@@ -77,8 +77,8 @@ def plan_folder(
         elif smart and row[5] and row[1:5] == seen[2:6]:  # Stored.ready; the stat figures
             plan.unchanged += 1
         else:
-            _plan_known(plan, seen, whole_row(row.id), smart)
-    plan.gone = [Gone(row.id, row.path) for row in rows.values() if row.present]
+            _plan_known(plan, seen, whole_row(Stored._make(row).id), smart)
+    plan.gone = [Gone(row.id, row.path) for row in map(Stored._make, rows.values()) if row.present]
     return plan
 
 
