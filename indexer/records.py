@@ -129,6 +129,34 @@ class Tally(NamedTuple):
     skipped: int = 0
 
 
+class TagJob(NamedTuple):
+    """A file whose tags must be read: by path, for the content with `hash`.
+
+    `is_cover` marks a folder image (cover.jpg...) to put in the artwork
+    cache; `art_dir` is that cache (None: pictures are not kept).
+    """
+
+    path: str
+    text: str
+    hash: str
+    is_cover: bool = False
+    art_dir: str | None = None
+
+
+class Tags(NamedTuple):
+    """What reading a file's tags gave: catalogue columns, every tag as JSON, pictures.
+
+    `error` is set (and `columns` empty) when the file could not be parsed.
+    """
+
+    text: str
+    hash: str
+    columns: dict = {}
+    tags_json: str | None = None
+    art: tuple = ()
+    error: str | None = None
+
+
 HashResult = Hashed | FileFailure | Unstable
 
 

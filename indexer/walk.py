@@ -21,28 +21,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .paths import db_text, printable
+from .kinds import KIND_OF_EXTENSION
 from .records import Problem, Seen
 
 log = logging.getLogger(__name__)
-
-EXTENSIONS = {
-    "audio": (
-        "mp3 mp2 mpga m4a m4b m4p aac adts flac ogg oga opus spx wav wave aif aiff aifc wma "
-        "ape wv mpc mp+ tta ofr ofs dsf dff mid midi kar caf ac3 dts mka au snd amr"
-    ),
-    "video": (
-        "mp4 m4v mov mkv webm avi wmv asf mpg mpeg m2ts mts ts vob ogv flv 3gp 3g2 divx rm rmvb f4v"
-    ),
-    "image": "jpg jpeg png gif webp bmp tif tiff heic heif avif jxl",
-}
-KIND_OF_EXTENSION = {ext: kind for kind, exts in EXTENSIONS.items() for ext in exts.split()}
-
-
-def kind_of(name: str) -> str:
-    """The media kind of a file name by its extension (the walk inlines this)."""
-    dot = name.rfind(".")
-    return KIND_OF_EXTENSION.get(name[dot + 1:].lower(), "other") if dot > 0 else "other"
-
 
 def ignore_matcher(patterns: Iterable[str]):
     """One compiled regex for all glob patterns: a call per name, not per pattern."""

@@ -1,0 +1,314 @@
+"""Tags and stream properties, read with mutagen (the only module that imports it).
+
+`read_tags(job)` is a plain function of one file: it never raises. Whatever a
+parser throws on a broken file (not only MutagenError: real files make it
+raise ZeroDivisionError, struct.error and more) becomes the `error` of the
+result, with its type. Each tag family (ID3, Vorbis comments, MP4 atoms, ASF,
+APEv2, RIFF INFO) is first flattened to lower-case keys with lists of text,
+then one table picks the catalogue's columns from those keys; the flat dict
+itself is kept as JSON, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import mutagen
+
+from . import artwork, riff
+from .records import TagJob, Tags
+
+MAX_DURATION_S = 30 * 24 * 3600  # longer is garbage, not an audiobook
+
+# canonical key -> column, for text columns; numbers are parsed below
+TEXT_COLUMNS = {
+    "title": "title", "artist": "artist", "album": "album", "albumartist": "album_artist",
+    "genre": "genre", "composer": "composer", "comment": "comment",
+    "musicbrainz_trackid": "mb_recording_id", "musicbrainz_albumid": "mb_release_id",
+    "musicbrainz_artistid": "mb_artist_id", "musicbrainz_releasegroupid": "mb_release_group_id",
+}
+# family-specific keys (lower case) -> canonical key
+ALIASES = {
+    # ID3
+    "tit2": "title", "tpe1": "artist", "talb": "album", "tpe2": "albumartist",
+    "trck": "tracknumber", "tpos": "discnumber", "tdrc": "date", "tyer": "year", "tcon": "genre",
+    "tcom": "composer", "tcmp": "compilation", "comm": "comment",
+    "ufid:http://musicbrainz.org": "musicbrainz_trackid",
+    "txxx:musicbrainz album id": "musicbrainz_albumid",
+    "txxx:musicbrainz artist id": "musicbrainz_artistid",
+    "txxx:musicbrainz release group id": "musicbrainz_releasegroupid",
+    # MP4 atoms
+    "©nam": "title", "©art": "artist", "©alb": "album", "aart": "albumartist",
+    "trkn": "tracknumber", "disk": "discnumber", "©day": "date", "©gen": "genre",
+    "©wrt": "composer", "cpil": "compilation", "©cmt": "comment",
+    "----:com.apple.itunes:musicbrainz track id": "musicbrainz_trackid",
+    "----:com.apple.itunes:musicbrainz album id": "musicbrainz_albumid",
+    "----:com.apple.itunes:musicbrainz artist id": "musicbrainz_artistid",
+    "----:com.apple.itunes:musicbrainz release group id": "musicbrainz_releasegroupid",
+    # ASF
+    "author": "artist", "wm/albumtitle": "album", "wm/albumartist": "albumartist",
+    "wm/tracknumber": "tracknumber", "wm/partofset": "discnumber", "wm/year": "date",
+    "wm/genre": "genre", "wm/composer": "composer", "wm/iscompilation": "compilation",
+    "description": "comment", "musicbrainz/track id": "musicbrainz_trackid",
+    "musicbrainz/album id": "musicbrainz_albumid", "musicbrainz/artist id": "musicbrainz_artistid",
+    "musicbrainz/release group id": "musicbrainz_releasegroupid",
+    # Vorbis comments and APEv2 spellings
+    "album artist": "albumartist", "album_artist": "albumartist", "track": "tracknumber",
+    "disc": "discnumber", "totaltracks": "tracktotal", "totaldiscs": "disctotal",
+    # RIFF INFO
+    "inam": "title", "iart": "artist", "iprd": "album", "icrd": "date", "ignr": "genre",
+    "icmt": "comment", "itrk": "tracknumber", "iprt": "tracknumber", "imus": "composer",
+}
+CODECS = {
+    "MP3": None, "FLAC": "flac", "OggVorbis": "vorbis", "OggOpus": "opus", "OggSpeex": "speex",
+    "OggFLAC": "flac", "OggTheora": "theora", "WAVE": "pcm", "AIFF": "pcm", "MonkeysAudio": "ape",
+    "WavPack": "wavpack", "Musepack": "musepack", "TrueAudio": "tta", "OptimFROG": "optimfrog",
+    "DSF": "dsd", "DSDIFF": "dsd", "SMF": "midi", "AAC": "aac", "AC3": "ac3", "TAK": "tak",
+}
+
+
+def read_tags(job: TagJob) -> Tags:
+    """Read one file's tags, stream properties and embedded pictures; never raises."""
+    try:
+        if job.is_cover:
+            return _folder_cover(job)
+        parsed = mutagen.File(job.path)
+        if parsed is None:
+            return Tags(job.text, job.hash, error="not a recognised audio file (mutagen found no format)")
+        flat = flatten(parsed)
+        if type(parsed).__name__ == "WAVE":
+            flat = {**riff.info_tags(job.path), **flat}
+        art = tuple(_store_pictures(parsed, job.art_dir)) if job.art_dir else ()
+        columns = {**tag_columns(flat), **stream_columns(parsed), "has_embedded_art": int(bool(art))}
+        return Tags(job.text, job.hash, columns, json.dumps(flat, ensure_ascii=False), art)
+    except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
+        return Tags(job.text, job.hash, error=f"{type(error).__name__}: {error}"[:500])
+
+
+def _folder_cover(job: TagJob) -> Tags:
+    with open(job.path, "rb") as handle:
+        data = handle.read()
+    art = (artwork.store(data, job.art_dir, source="folder"),) if job.art_dir else ()
+    return Tags(job.text, job.hash, art=art)
+
+
+# --- flattening each family to {lower-case key: [text, ...]}
+
+def flatten(parsed: Any) -> dict[str, list[str]]:
+    tags = parsed.tags
+    if tags is None:
+        return {}
+    flat: dict[str, list[str]] = {}
+    for key, value in _items(tags):
+        key = key.lower()
+        if key.startswith(("apic", "covr", "wm/picture", "metadata_block_picture",
+                           "cover art", "coverart")):
+            continue  # pictures go to the artwork cache, not into the tags JSON
+        texts = [t for t in (_text(v) for v in _values(value)) if t is not None]
+        if texts:
+            flat.setdefault(key, []).extend(texts)
+    return flat
+
+
+def _items(tags: Any) -> Iterable[tuple[str, Any]]:
+    if hasattr(tags, "getall") and hasattr(tags, "version"):  # ID3
+        for frame in tags.values():
+            yield _id3_key(frame), _id3_values(frame)
+    else:  # Vorbis comments, MP4, ASF, APEv2: mappings of key -> value or values
+        yield from tags.items()
+
+
+def _id3_key(frame: Any) -> str:
+    name = frame.FrameID
+    if name == "TXXX":
+        return f"TXXX:{frame.desc}"
+    if name == "UFID":
+        return f"UFID:{frame.owner}"
+    return name  # COMM, USLT... of all languages share one key
+
+
+def _id3_values(frame: Any) -> list:
+    if frame.FrameID == "TCON":
+        return list(frame.genres)
+    if frame.FrameID == "UFID":
+        return [frame.data]
+    return list(getattr(frame, "text", [])) or [str(frame)]
+
+
+def _values(value: Any) -> list:
+    if isinstance(value, (list, tuple)) and not _is_pair(value):
+        return list(value)
+    if getattr(value, "kind", None) == 0 and hasattr(value, "value"):  # APEv2 text: \0-separated
+        return list(value)
+    return [value]
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
+
+
+def _text(value: Any) -> str | None:
+    if _is_pair(value):
+        number, total = value  # MP4 trkn / disk
+        return f"{number}/{total}" if total else str(number)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8").rstrip("\0")
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
+    if hasattr(value, "kind") and hasattr(value, "value") and isinstance(value.value, bytes):
+        return f"<{len(value.value)} bytes>"  # a binary APEv2 value
+    text = str(getattr(value, "value", value))
+    return text.replace("\0", "") or None
+
+
+# --- the catalogue's columns
+
+def canonical(flat: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Keys of every family under one name: 'tpe1', '©art' and 'author' are 'artist'."""
+    result: dict[str, list[str]] = {}
+    for key, values in flat.items():
+        name = ALIASES.get(key, key)
+        for prefix in ("txxx:", "----:com.apple.itunes:"):  # free-form keys: their own name
+            name = name.removeprefix(prefix)
+        result.setdefault(name, []).extend(values)
+    return result
+
+
+def tag_columns(flat: dict[str, list[str]]) -> dict[str, Any]:
+    tags = canonical(flat)
+    columns: dict[str, Any] = {column: display(tags.get(key)) for key, column in TEXT_COLUMNS.items()}
+    columns["artists"] = json.dumps(tags["artist"], ensure_ascii=False) if tags.get("artist") else None
+    columns["track_no"], track_total = number_pair(first(tags.get("tracknumber")))
+    columns["track_total"] = whole(first(tags.get("tracktotal"))) or track_total
+    columns["disc_no"], disc_total = number_pair(first(tags.get("discnumber")))
+    columns["disc_total"] = whole(first(tags.get("disctotal"))) or disc_total
+    columns["date"] = first(tags.get("date")) or first(tags.get("year"))
+    columns["year"] = year_of(columns["date"])
+    columns["compilation"] = flag(first(tags.get("compilation")))
+    for which in ("track_gain", "track_peak", "album_gain", "album_peak"):
+        columns[f"rg_{which}"] = decibels(first(tags.get(f"replaygain_{which}")))
+    return columns
+
+
+def stream_columns(parsed: Any) -> dict[str, Any]:
+    info = parsed.info
+    length = getattr(info, "length", None)
+    kind = type(parsed).__name__
+    codec = CODECS.get(kind)
+    if kind == "MP3":
+        codec = f"mp{getattr(info, 'layer', 3)}"
+    elif kind == "MP4":
+        codec = (info.codec_description or info.codec or "mp4").lower()
+    elif kind == "ASF":
+        codec = (getattr(info, "codec_name", "") or "wma").lower()
+    return {
+        "duration": length if isinstance(length, (int, float)) and math.isfinite(length)
+        and 0 <= length <= MAX_DURATION_S else None,
+        "bitrate": positive(getattr(info, "bitrate", None)),
+        "sample_rate": positive(getattr(info, "sample_rate", None)),
+        "bit_depth": positive(getattr(info, "bits_per_sample", None)),
+        "channels": positive(getattr(info, "channels", None)),
+        "codec": codec or kind.lower(),
+    }
+
+
+def display(values: list[str] | None) -> str | None:
+    """The one text shown for a multi-value tag: its values in order, joined by '; '."""
+    if not values:
+        return None
+    unique = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+    return "; ".join(unique) or None
+
+
+def first(values: list[str] | None) -> str | None:
+    return values[0].strip() if values else None
+
+
+def whole(text: str | None) -> int | None:
+    if text is None:
+        return None
+    match = re.match(r"\s*(\d{1,6})", text)
+    return int(match.group(1)) if match else None
+
+
+def number_pair(text: str | None) -> tuple[int | None, int | None]:
+    """'3/12' -> (3, 12); '03' -> (3, None); 'A1' or '' -> (None, None)."""
+    if text is None:
+        return None, None
+    number, _, total = text.partition("/")
+    return whole(number), whole(total) if total else None
+
+
+def year_of(date: str | None) -> int | None:
+    match = re.match(r"\s*(\d{4})", date or "")
+    year = int(match.group(1)) if match else None
+    return year if year and 1000 <= year <= 9999 else None
+
+
+def flag(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return 1 if text.strip().lower() in ("1", "true", "yes") else 0
+
+
+def decibels(text: str | None) -> float | None:
+    match = re.match(r"\s*([-+]?\d+(?:\.\d+)?)", text or "")
+    value = float(match.group(1)) if match else None
+    return value if value is not None and math.isfinite(value) and abs(value) < 100 else None
+
+
+def positive(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
+
+
+# --- embedded pictures
+
+def _store_pictures(parsed: Any, art_dir: str) -> Iterable[artwork.ArtRef]:
+    for data, mime, picture_type in _pictures(parsed):
+        if data:
+            yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime)
+
+
+def _pictures(parsed: Any) -> Iterable[tuple[bytes, str, int]]:
+    tags = parsed.tags
+    for picture in getattr(parsed, "pictures", None) or ():  # FLAC
+        yield picture.data, picture.mime, picture.type
+    if tags is None:
+        return
+    if hasattr(tags, "getall") and hasattr(tags, "version"):  # ID3
+        for frame in tags.getall("APIC"):
+            yield frame.data, frame.mime, int(frame.type)
+        return
+    for key, value in tags.items():
+        lower = key.lower()
+        if lower == "covr":  # MP4
+            for cover in value:
+                yield bytes(cover), "", 3
+        elif lower == "metadata_block_picture":  # Ogg: base64 FLAC picture blocks
+            from mutagen.flac import Picture
+            for encoded in value:
+                picture = Picture(base64.b64decode(encoded))
+                yield picture.data, picture.mime, picture.type
+        elif lower == "wm/picture":  # ASF
+            for attribute in value:
+                yield _asf_picture(attribute.value)
+        elif lower.startswith("cover art") and hasattr(value, "value"):  # APEv2: name\0data
+            yield value.value.partition(b"\0")[2], "", 3 if "front" in lower else 0
+
+
+def _asf_picture(blob: bytes) -> tuple[bytes, str, int]:
+    """WM/Picture: type byte, data length, UTF-16 mime and description, then the data."""
+    picture_type = blob[0]
+    size = int.from_bytes(blob[1:5], "little")
+    at = 5
+    for _ in range(2):  # mime, description: NUL-terminated UTF-16-LE
+        while blob[at:at + 2] != b"\0\0":
+            at += 2
+        at += 2
+    return blob[at:at + size], "", picture_type
