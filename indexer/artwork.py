@@ -13,6 +13,7 @@ import os
 import struct
 from typing import NamedTuple
 
+MAX_IMAGE_BYTES = 32 << 20  # a "cover" larger than this is not a cover
 EXTENSION_OF_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif",
                      "image/webp": "webp", "image/bmp": "bmp"}
 
@@ -96,20 +97,52 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 def store(data: bytes, cache_dir: str, picture_type: int = 3, source: str = "embedded",
-          mime: str | None = None) -> ArtRef:
+          mime: str | None = None, thumbnails: tuple[int, ...] = ()) -> ArtRef:
     """Put an image in the cache (once per distinct content) and describe it."""
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     sniffed = sniff_mime(data)
     mime = sniffed if sniffed != "application/octet-stream" or not mime else mime
     target = cache_path(cache_dir, digest, mime)
     if not os.path.exists(target):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        temporary = f"{target}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as out:
-            out.write(data)
-        os.replace(temporary, target)
+        _write_atomically(target, data)
+    for size in thumbnails:
+        thumbnail(target, cache_dir, digest, size)
     width, height = image_size(data) or (None, None)
     return ArtRef(digest, mime, width, height, len(data), picture_type, source)
+
+
+def _write_atomically(target: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as out:
+        out.write(data)
+    os.replace(temporary, target)
+
+
+def thumbnail_path(cache_dir: str, digest: str, size: int) -> str:
+    return os.path.join(cache_dir, "thumbnails", str(size), digest[:2], f"{digest}.jpg")
+
+
+def thumbnail(source: str, cache_dir: str, digest: str, size: int) -> str | None:
+    """A JPEG at most `size` pixels wide and high, made once per image; needs Pillow
+    (the `thumbnails` extra). None when Pillow is missing or cannot read the image."""
+    target = thumbnail_path(cache_dir, digest, size)
+    if os.path.exists(target):
+        return target
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(source) as image:
+            image.thumbnail((size, size))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            temporary = f"{target}.{os.getpid()}.tmp"
+            image.convert("RGB").save(temporary, "JPEG", quality=85)
+            os.replace(temporary, target)
+        return target
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def cache_path(cache_dir: str, digest: str, mime: str) -> str:

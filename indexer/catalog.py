@@ -16,6 +16,7 @@ import json
 import operator
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -118,7 +119,7 @@ def open_for_writing(path: Path, synchronous: str = "full") -> Iterator[sqlite3.
 _KNOWN = """
 SELECT path, size, mtime_ns, inode, device,
        hash IS NOT NULL AND error IS NULL AND status = 'present', id, hash, status,
-       error IS NOT NULL
+       error IS NOT NULL, tags_hash
 FROM files """
 
 
@@ -160,7 +161,7 @@ class FolderRows:
 
     _ROWS = ("SELECT path, size, mtime_ns, inode, device, "
              "hash IS NOT NULL AND error IS NULL AND status = 'present', id, "
-             "status = 'present', dir FROM files ")
+             "status = 'present', dir, tags_hash IS hash FROM files ")
 
     def __init__(self, conn: sqlite3.Connection, top_text: str):
         # Two ranges, each read in index order: an OR of the two made SQLite
@@ -261,3 +262,33 @@ def iter_files(conn: sqlite3.Connection, *, missing: bool = False, errors: bool 
 def file_by_path(conn: sqlite3.Connection, path_text: str) -> dict | None:
     return next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
                                     (path_text,))), None)
+
+
+class TagSources:
+    """Finds a file whose tags are already read for some content: a copy needs no parse.
+
+    Asked from several threads (the hashing pool's); each gets its own read
+    connection. Only committed rows are seen, which is all a copy needs.
+    """
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def find(self, digest: str) -> int | None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.db_path, readonly=True)
+            with self._lock:
+                self._connections.append(conn)
+        row = conn.execute("SELECT file_id FROM media WHERE content_hash = ? AND error IS NULL "
+                           "LIMIT 1", (digest,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

@@ -98,6 +98,18 @@ def _kinds(value: Any) -> tuple[str, ...]:
     return tuple(k for k in KINDS if k in kinds)
 
 
+def _sizes(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        sizes = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        sizes = None
+    if sizes is None or not all(16 <= size <= 4096 for size in sizes):
+        raise ValueError("must be a list of sizes in pixels from 16 to 4096")
+    return sizes
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -146,8 +158,16 @@ KEYS: tuple[Key, ...] = (
         "read buffer per hashing thread, KiB; over 64 lets xxhash release the GIL"),
     Key("scan", "max_read_mib_s", 0, _number_at_least(0),
         "cap on the bytes read per second for hashing, MiB/s; 0 = no cap"),
+    Key("metadata", "enabled", True, _bool,
+        "read tags, stream properties and cover art of audio and MP4-family files"),
     Key("metadata", "workers", "auto", _int_at_least(1, 64, auto=True),
         'processes reading tags; "auto" = number of CPUs'),
+    Key("metadata", "timeout_s", 30, _number_at_least(1),
+        "a file whose tags take longer to read is recorded as an error, its worker replaced"),
+    Key("metadata", "artwork", True, _bool,
+        "keep embedded and folder cover images in the artwork cache next to the catalogue"),
+    Key("metadata", "thumbnails", [], _sizes,
+        "thumbnail sizes in pixels made once per image, e.g. [300, 600]; needs Pillow"),
 )
 KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
 
@@ -187,7 +207,11 @@ class ScanConfig:
 
 @dataclass(frozen=True)
 class MetadataConfig:
+    enabled: bool
     workers: int
+    timeout_s: float
+    artwork: bool
+    thumbnails: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -334,7 +358,13 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             hash_buffer_kib=values["scan.hash_buffer_kib"],
             max_read_mib_s=values["scan.max_read_mib_s"],
         ),
-        metadata=MetadataConfig(workers=auto("metadata.workers")),
+        metadata=MetadataConfig(
+            enabled=values["metadata.enabled"],
+            workers=auto("metadata.workers"),
+            timeout_s=values["metadata.timeout_s"],
+            artwork=values["metadata.artwork"],
+            thumbnails=values["metadata.thumbnails"],
+        ),
         file=path,
         sources=sources,
         values=values,

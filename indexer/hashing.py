@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import xxhash
 
+from .kinds import is_cover, taggable
 from .paths import db_text
 from .records import (FileFailure, Gone, Hashed, HashResult, Known, Seen, Stored, ToHash,
                       Unstable)
@@ -46,6 +47,7 @@ class FolderPlan:
     to_hash: list[ToHash] = field(default_factory=list)
     known: list[Hashed] = field(default_factory=list)  # content known without reading
     gone: list[Gone] = field(default_factory=list)
+    retag: list[Hashed] = field(default_factory=list)  # unchanged, but tags never read
 
 
 def plan_folder(
@@ -53,6 +55,7 @@ def plan_folder(
     rows: dict[str, Stored],
     *,
     smart: bool = True,
+    tags: bool = False,
     unknown_paths: Iterable[str] = (),
     whole_row: Callable[[int], Known] = lambda row_id: None,
     by_inode: Callable[[Seen], Known | None] = lambda seen: None,
@@ -64,6 +67,7 @@ def plan_folder(
     `unknown_paths` are entries the walk could not stat: neither seen nor
     gone. `by_inode` finds a row elsewhere with the same device and inode: a
     file renamed with its size and mtime intact keeps its hash without a read.
+    With `tags`, an unchanged file whose tags were never read is in `retag`.
     """
     plan = FolderPlan()
     rows = dict(rows)  # what is left at the end was not seen
@@ -76,10 +80,17 @@ def plan_folder(
             _plan_new(plan, seen, by_inode(seen), smart)
         elif smart and row[5] and row[1:5] == seen[2:6]:  # Stored.ready; the stat figures
             plan.unchanged += 1
+            if tags and not row[9] and wants_tags(seen):  # Stored.tags_done
+                known = whole_row(row[6])
+                plan.retag.append(Hashed(seen, known.hash, known))
         else:
             _plan_known(plan, seen, whole_row(Stored._make(row).id), smart)
     plan.gone = [Gone(row.id, row.path) for row in map(Stored._make, rows.values()) if row.present]
     return plan
+
+
+def wants_tags(seen: Seen) -> bool:
+    return taggable(seen.kind, seen.path) or is_cover(seen.kind, seen.path)
 
 
 def _plan_known(plan: FolderPlan, seen: Seen, row: Known, smart: bool) -> None:

@@ -78,7 +78,8 @@ class Manager:
             read_conn = catalog.connect(db.path, synchronous=db.synchronous)
             try:
                 job = Scan(write_conn, read_conn, self.config.library, self.config.scan,
-                           roots=chosen, rehash=rehash, stop=self._stop, on_progress=on_progress)
+                           roots=chosen, metadata=self.config.metadata, db_path=db.path,
+                           rehash=rehash, stop=self._stop, on_progress=on_progress)
                 return job.run()
             finally:
                 read_conn.close()

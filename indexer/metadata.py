@@ -83,18 +83,25 @@ def read_tags(job: TagJob) -> Tags:
         flat = flatten(parsed)
         if type(parsed).__name__ == "WAVE":
             flat = {**riff.info_tags(job.path), **flat}
-        art = tuple(_store_pictures(parsed, job.art_dir)) if job.art_dir else ()
+        art = tuple(_store_pictures(parsed, job.art_dir, job.thumbnails)) if job.art_dir else ()
         columns = {**tag_columns(flat), **stream_columns(parsed), "has_embedded_art": int(bool(art))}
         return Tags(job.text, job.hash, columns, json.dumps(flat, ensure_ascii=False), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
-        return Tags(job.text, job.hash, error=f"{type(error).__name__}: {error}"[:500])
+        return failed(job, f"{type(error).__name__}: {error}"[:500])
+
+
+def failed(job: TagJob, error: str) -> Tags:
+    return Tags(job.text, job.hash, error=error, cover=job.is_cover)
 
 
 def _folder_cover(job: TagJob) -> Tags:
     with open(job.path, "rb") as handle:
-        data = handle.read()
-    art = (artwork.store(data, job.art_dir, source="folder"),) if job.art_dir else ()
-    return Tags(job.text, job.hash, art=art)
+        data = handle.read(artwork.MAX_IMAGE_BYTES + 1)
+    if len(data) > artwork.MAX_IMAGE_BYTES:
+        return failed(job, f"cover image over {artwork.MAX_IMAGE_BYTES >> 20} MiB: not stored")
+    art = (artwork.store(data, job.art_dir, source="folder", thumbnails=job.thumbnails),) \
+        if job.art_dir else ()
+    return Tags(job.text, job.hash, art=art, cover=True)
 
 
 # --- flattening each family to {lower-case key: [text, ...]}
@@ -269,10 +276,11 @@ def positive(value: Any) -> int | None:
 
 # --- embedded pictures
 
-def _store_pictures(parsed: Any, art_dir: str) -> Iterable[artwork.ArtRef]:
+def _store_pictures(parsed: Any, art_dir: str, thumbnails: tuple[int, ...]
+                    ) -> Iterable[artwork.ArtRef]:
     for data, mime, picture_type in _pictures(parsed):
-        if data:
-            yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime)
+        if data and len(data) <= artwork.MAX_IMAGE_BYTES:
+            yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
 
 
 def _pictures(parsed: Any) -> Iterable[tuple[bytes, str, int]]:

@@ -51,6 +51,7 @@ class Stored(NamedTuple):
     id: int
     present: bool
     dir: str
+    tags_done: bool = False
 
 
 class Known(NamedTuple):
@@ -66,6 +67,7 @@ class Known(NamedTuple):
     hash: str | None
     status: str
     has_error: bool = False
+    tags_hash: str | None = None
 
 
 class ToHash(NamedTuple):
@@ -122,11 +124,12 @@ class Problem(NamedTuple):
 
 
 class Tally(NamedTuple):
-    """Counts the planner settles without the writer: found, unchanged, skipped."""
+    """Counts settled outside the writer: found, unchanged, skipped, tags queued."""
 
     found: int = 0
     unchanged: int = 0
     skipped: int = 0
+    tags_queued: int = 0
 
 
 class TagJob(NamedTuple):
@@ -141,6 +144,7 @@ class TagJob(NamedTuple):
     hash: str
     is_cover: bool = False
     art_dir: str | None = None
+    thumbnails: tuple[int, ...] = ()
 
 
 class Tags(NamedTuple):
@@ -155,6 +159,15 @@ class Tags(NamedTuple):
     tags_json: str | None = None
     art: tuple = ()
     error: str | None = None
+    cover: bool = False  # the result for a folder image: artwork only, no media row
+
+
+class CopyTags(NamedTuple):
+    """Tags for a file whose content is already in the catalogue: copied, not parsed."""
+
+    text: str
+    hash: str
+    source_file_id: int
 
 
 HashResult = Hashed | FileFailure | Unstable
@@ -175,6 +188,10 @@ class Counters:
     unchanged: int = 0
     skipped: int = 0
     errors: int = 0
+    metadata_queued: int = 0
+    metadata_extracted: int = 0
+    metadata_copied: int = 0
+    metadata_failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,16 +14,18 @@ import logging
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .catalog import Reader
-from .config import LibraryConfig, ScanConfig
+from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher, plan_folder
 from .paths import db_text, printable
 from .pipeline import Inline, ThreadPool, WriterThread, batches
-from .records import (Counters, Gone, Problem, Progress, Seen, Stored, Tally, ToHash,
+from .records import (Counters, Gone, Hashed, Problem, Progress, Seen, Stored, Tally, ToHash,
                       Unstable)
+from .tagging import Tagging
 from .walk import RootUnusable, Walk, check_root
 from .writer import Writer, WriterFailed
 
@@ -51,6 +53,8 @@ class ScanResult:
             "restored": c.restored, "unchanged": c.unchanged, "skipped": c.skipped,
             "errors": c.errors, "files_found": c.files_found,
             "files_processed": c.files_processed, "bytes_processed": c.bytes_processed,
+            "metadata_queued": c.metadata_queued, "metadata_extracted": c.metadata_extracted,
+            "metadata_copied": c.metadata_copied, "metadata_failed": c.metadata_failed,
             "duration_s": round(self.duration_s, 3),
             "files_per_s": round(c.files_processed / self.duration_s, 1) if self.duration_s else 0.0,
             "warnings": self.warnings,
@@ -74,9 +78,11 @@ class Scan:
 
     def __init__(self, write_conn: sqlite3.Connection, read_conn: sqlite3.Connection,
                  library: LibraryConfig, settings: ScanConfig, *, roots: list[str] | None = None,
+                 metadata: MetadataConfig | None = None, db_path: Path | None = None,
                  rehash: bool = False, stop: threading.Event | None = None,
                  on_progress: Callable[[Progress], None] | None = None):
         self.library, self.settings, self.rehash = library, settings, rehash
+        self.metadata, self.db_path = metadata, db_path
         self.roots = nest_free(list(roots if roots is not None else library.roots))
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)
@@ -86,6 +92,7 @@ class Scan:
         self._found: dict[str, int] = {}
         self._retry: list[ToHash] = []
         self._retry_lock = threading.Lock()
+        self._tagging: Tagging | None = None
 
     def run(self) -> ScanResult:
         started = time.monotonic()
@@ -119,14 +126,16 @@ class Scan:
     def _walk_and_hash(self, roots: list[str], catalogue_empty: bool) -> None:
         hasher = Hasher(self.settings.hash_buffer_kib, follow_symlinks=self.library.follow_symlinks,
                         max_read_mib_s=self.settings.max_read_mib_s, stop=self.stop)
-        if self.settings.parallel:
-            sink = WriterThread(self.writer)
-            put_all = sink.put_all
+        sink = WriterThread(self.writer) if self.settings.parallel else None
+        put_all = sink.put_all if sink else self._put_each
+        if self.metadata and self.metadata.enabled and self.db_path:
+            self._tagging = Tagging(self.metadata, self.db_path, put_all, self.stop,
+                                    parallel=self.settings.parallel)
+            self.writer.art_dir = self._tagging.art_dir
+        if sink:
             pool = ThreadPool(hasher, self._route(put_all), self.stop,
                               workers=self.settings.workers, name="hash")
         else:
-            sink = None
-            put_all = self._put_each
             pool = Inline(hasher, self._route(put_all), self.stop)
         try:
             try:
@@ -137,11 +146,19 @@ class Scan:
                 if not self.stop.is_set():
                     for walk in walks:
                         self._mark_missing(walk, put_all)
+                if self._tagging:
+                    self._tagging.drain()
             finally:
                 pool.close()
+                if self._tagging:
+                    self._tagging.close()
         finally:
             if sink:  # always joined: the writer is this thread's again only after
                 sink.close()
+
+    def _offer_tags(self, results: list) -> None:
+        if self._tagging:
+            self._tagging.offer(r for r in results if isinstance(r, Hashed))
 
     def _put_each(self, items: list) -> None:
         for item in items:
@@ -155,7 +172,8 @@ class Scan:
                 with self._retry_lock:
                     self._retry += [r.item for r in results if isinstance(r, Unstable)]
             if settled:
-                put_all(settled)
+                put_all(settled)  # the file rows first: tags are applied to them
+                self._offer_tags(settled)
         return route
 
     def _walk_root(self, root: str, pool, put_all, catalogue_empty: bool) -> Walk:
@@ -165,16 +183,17 @@ class Scan:
         by_inode = _no_twin if catalogue_empty else self._twin
         smart = self.settings.smart_hash and not self.rehash
         gone = self._gone.setdefault(root, [])
-        outbox = _Outbox(put_all)
+        outbox = _Outbox(put_all, self._offer_tags)
+        tags = self._tagging is not None
         self._found[root] = 0
         try:
             for listing in walk:
                 self._found[root] += len(listing.files)
-                plan = plan_folder(listing.files, rows.take(listing.text), smart=smart,
+                plan = plan_folder(listing.files, rows.take(listing.text), smart=smart, tags=tags,
                                    whole_row=self.reader.known, by_inode=by_inode,
                                    unknown_paths=[p.path for p in listing.problems])
                 outbox.add(Tally(len(listing.files), plan.unchanged, listing.skipped),
-                           *listing.problems, *plan.known)
+                           *listing.problems, *plan.known, *plan.retag)
                 for batch in batches(plan.to_hash, _size):
                     pool.submit(batch)
                 gone += plan.gone
@@ -197,7 +216,9 @@ class Scan:
             return
         log.info("re-reading %d files that changed while they were read", len(retry))
         # Unstable again: the writer records it as an error, nothing is indexed.
-        put_all([result for item in retry if (result := stage(item)) is not None])
+        results = [result for item in retry if (result := stage(item)) is not None]
+        put_all(results)
+        self._offer_tags(results)
 
     def _mark_missing(self, walk: Walk, put_all) -> None:
         """Call gone the rows of files this walk did not find, unless the root looks offline."""
@@ -264,12 +285,13 @@ class _NoRows:
 
 class _Outbox:
     """Results for the writer, handed over every few folders rather than one by one:
-    each hand-off to the writer's thread wakes it and costs the walk the GIL."""
+    each hand-off to the writer's thread wakes it and costs the walk the GIL. Once
+    handed over, `then` gets them too (the tags stage: after the rows it tags)."""
 
     EVERY = 256
 
-    def __init__(self, put_all: Callable[[list], None]):
-        self.put_all = put_all
+    def __init__(self, put_all: Callable[[list], None], then: Callable[[list], None]):
+        self.put_all, self.then = put_all, then
         self.items: list = []
         self.tally = Tally()
 
@@ -283,9 +305,11 @@ class _Outbox:
             self.flush()
 
     def flush(self) -> None:
-        if self.items or self.tally.found or self.tally.skipped:
-            self.put_all([self.tally, *self.items])
+        items, tally = self.items, self.tally
         self.items, self.tally = [], Tally()
+        if items or tally.found or tally.skipped:
+            self.put_all([tally, *items])
+            self.then(items)
 
 
 def _size(item: ToHash) -> int:

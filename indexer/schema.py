@@ -110,9 +110,139 @@ CREATE INDEX scan_errors_job ON scan_errors (job_id);
 """
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    for statement in _statements(V1):
-        conn.execute(statement)
+V2 = """
+ALTER TABLE files ADD COLUMN tags_hash TEXT;
+
+CREATE TABLE media (
+    file_id             INTEGER PRIMARY KEY,
+    content_hash        TEXT    NOT NULL,
+    title               TEXT,
+    artist              TEXT,
+    artists             TEXT,
+    album               TEXT,
+    album_artist        TEXT,
+    track_no            INTEGER,
+    track_total         INTEGER,
+    disc_no             INTEGER,
+    disc_total          INTEGER,
+    year                INTEGER,
+    date                TEXT,
+    genre               TEXT,
+    composer            TEXT,
+    compilation         INTEGER,
+    comment             TEXT,
+    mb_recording_id     TEXT,
+    mb_release_id       TEXT,
+    mb_artist_id        TEXT,
+    mb_release_group_id TEXT,
+    rg_track_gain       REAL,
+    rg_track_peak       REAL,
+    rg_album_gain       REAL,
+    rg_album_peak       REAL,
+    duration            REAL,
+    bitrate             INTEGER,
+    sample_rate         INTEGER,
+    bit_depth           INTEGER,
+    channels            INTEGER,
+    codec               TEXT,
+    has_embedded_art    INTEGER NOT NULL DEFAULT 0,
+    tags                TEXT,
+    extracted_at        TEXT    NOT NULL,
+    error               TEXT
+);
+CREATE INDEX media_hash ON media (content_hash);
+CREATE INDEX media_album ON media (album_artist, album);
+
+CREATE TABLE artwork (
+    hash       TEXT    PRIMARY KEY,
+    mime       TEXT    NOT NULL,
+    width      INTEGER,
+    height     INTEGER,
+    size       INTEGER NOT NULL,
+    path       TEXT    NOT NULL,
+    first_seen TEXT    NOT NULL
+);
+
+CREATE TABLE file_artwork (
+    file_id      INTEGER NOT NULL,
+    artwork_hash TEXT    NOT NULL,
+    picture_type INTEGER NOT NULL,
+    PRIMARY KEY (file_id, artwork_hash, picture_type)
+);
+CREATE INDEX file_artwork_hash ON file_artwork (artwork_hash);
+
+CREATE TABLE folder_artwork (
+    dir           TEXT    NOT NULL,
+    image_file_id INTEGER NOT NULL PRIMARY KEY,
+    artwork_hash  TEXT    NOT NULL
+);
+CREATE INDEX folder_artwork_dir ON folder_artwork (dir);
+
+-- The shape sqlite-utils creates and finds (`Table.search`): `indexer search` uses it.
+CREATE VIRTUAL TABLE media_fts USING FTS5 (
+    title, artist, album, album_artist, genre, content=media
+);
+CREATE TRIGGER media_ai AFTER INSERT ON media BEGIN
+    INSERT INTO media_fts (rowid, title, artist, album, album_artist, genre)
+    VALUES (new.rowid, new.title, new.artist, new.album, new.album_artist, new.genre);
+END;
+CREATE TRIGGER media_ad AFTER DELETE ON media BEGIN
+    INSERT INTO media_fts (media_fts, rowid, title, artist, album, album_artist, genre)
+    VALUES ('delete', old.rowid, old.title, old.artist, old.album, old.album_artist, old.genre);
+END;
+CREATE TRIGGER media_au AFTER UPDATE ON media BEGIN
+    INSERT INTO media_fts (media_fts, rowid, title, artist, album, album_artist, genre)
+    VALUES ('delete', old.rowid, old.title, old.artist, old.album, old.album_artist, old.genre);
+    INSERT INTO media_fts (rowid, title, artist, album, album_artist, genre)
+    VALUES (new.rowid, new.title, new.artist, new.album, new.album_artist, new.genre);
+END;
+
+-- The front cover of each file: its own embedded front cover, else any embedded
+-- picture, else its folder's cover image.
+CREATE VIEW file_cover AS
+SELECT f.id AS file_id, coalesce(
+    (SELECT artwork_hash FROM file_artwork a WHERE a.file_id = f.id
+     ORDER BY a.picture_type <> 3, a.artwork_hash LIMIT 1),
+    (SELECT artwork_hash FROM folder_artwork d WHERE d.dir = f.dir
+     ORDER BY d.image_file_id LIMIT 1)) AS artwork_hash
+FROM files f;
+
+-- Present files with their tags: the table to point sqlite3 or Datasette at.
+CREATE VIEW tracks AS
+SELECT f.id, f.path, f.dir, f.kind, f.size, f.hash, f.first_seen, f.updated_at,
+       m.title, m.artist, m.album, m.album_artist, m.track_no, m.track_total, m.disc_no,
+       m.disc_total, m.year, m.date, m.genre, m.composer, m.compilation, m.duration,
+       m.bitrate, m.sample_rate, m.bit_depth, m.channels, m.codec,
+       m.mb_recording_id, m.mb_release_id, m.rg_track_gain, m.rg_album_gain,
+       (SELECT artwork_hash FROM file_cover c WHERE c.file_id = f.id) AS cover,
+       m.error AS tags_error
+FROM files f JOIN media m ON m.file_id = f.id
+WHERE f.status = 'present';
+
+-- Albums (by album artist, else artist, and album) with their cover.
+CREATE VIEW album_artwork AS
+SELECT coalesce(m.album_artist, m.artist) AS album_artist, m.album,
+       (SELECT c.artwork_hash FROM file_cover c JOIN media m2 ON m2.file_id = c.file_id
+        WHERE m2.album IS m.album AND coalesce(m2.album_artist, m2.artist) IS
+              coalesce(m.album_artist, m.artist) AND c.artwork_hash IS NOT NULL
+        LIMIT 1) AS artwork_hash,
+       count(*) AS tracks
+FROM media m JOIN files f ON f.id = m.file_id
+WHERE f.status = 'present' AND m.album IS NOT NULL
+GROUP BY 1, 2;
+
+ALTER TABLE scan_jobs ADD COLUMN metadata_queued INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scan_jobs ADD COLUMN metadata_extracted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scan_jobs ADD COLUMN metadata_copied INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scan_jobs ADD COLUMN metadata_failed INTEGER NOT NULL DEFAULT 0;
+"""
+
+
+def _script(script: str):
+    def migrate(conn: sqlite3.Connection) -> None:
+        for statement in _statements(script):
+            conn.execute(statement)
+    return migrate
 
 
 def _statements(script: str) -> list[str]:
@@ -127,7 +257,7 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(V1), _script(V2))
 VERSION = len(MIGRATIONS)
 
 

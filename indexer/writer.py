@@ -25,8 +25,9 @@ from collections.abc import Callable
 
 from .catalog import utc_now
 from .paths import db_text, os_path, printable
-from .records import (Counters, FileFailure, Gone, Hashed, Known, Problem, Progress, Seen,
-                      Tally, Unstable)
+from . import media_rows
+from .records import (CopyTags, Counters, FileFailure, Gone, Hashed, Problem, Progress, Seen,
+                      Tags, Tally, Unstable)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,9 @@ _JOB_TOTALS = """
 UPDATE scan_jobs SET files_found = :files_found, files_processed = :files_processed,
     bytes_processed = :bytes_processed, progress = :progress, added = :added,
     modified = :modified, moved = :moved, missing = :missing, restored = :restored,
-    unchanged = :unchanged, skipped = :skipped, errors = :errors
+    unchanged = :unchanged, skipped = :skipped, errors = :errors,
+    metadata_queued = :metadata_queued, metadata_extracted = :metadata_extracted,
+    metadata_copied = :metadata_copied, metadata_failed = :metadata_failed
 WHERE id = :job_id
 """
 
@@ -94,6 +97,7 @@ class Writer:
         self.job_id = 0
         self.walk_done = False
         self.moves_possible = True  # False when the catalogue was empty: nothing to take over
+        self.art_dir: str | None = None
         self.failed: BaseException | None = None
         self._pending = 0
         self._dirty = False
@@ -211,6 +215,11 @@ class Writer:
                 self._unstable(item)
             elif isinstance(item, Problem):
                 self._problem(item)
+            elif isinstance(item, Tags):
+                self._tags(item)
+            elif isinstance(item, CopyTags):
+                if media_rows.copy_tags(self.conn, item, self._now):
+                    self.counters.metadata_copied += 1
             else:
                 raise TypeError(f"the writer cannot apply {item!r}")
         except sqlite3.Error as error:
@@ -222,6 +231,7 @@ class Writer:
         c.unchanged += tally.unchanged
         c.files_processed += tally.unchanged
         c.skipped += tally.skipped
+        c.metadata_queued += tally.tags_queued
 
     def _hashed(self, item: Hashed) -> None:
         c, row = self.counters, item.row
@@ -235,6 +245,15 @@ class Writer:
         if row is None and self.moves_possible and self._take_over(item, values):
             return
         self._upsert(values)
+
+    def _tags(self, tags: Tags) -> None:
+        if not media_rows.apply_tags(self.conn, tags, self._now, self.art_dir):
+            return  # the file changed or went while it was parsed: the next scan reads it
+        if tags.error is None:
+            self.counters.metadata_extracted += 1
+            return
+        self.counters.metadata_failed += 1
+        log.warning("%s: cannot read its tags: %s", printable(tags.text), tags.error)
 
     def _failure(self, item: FileFailure) -> None:
         self.counters.files_processed += 1

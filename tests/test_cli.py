@@ -22,7 +22,9 @@ def test_scan_json_prints_only_the_summary_object(library, tmp_path):
     assert result.stdout.count("\n") == 1
     assert set(summary) == {"job_id", "status", "added", "modified", "moved", "missing", "restored",
                             "unchanged", "skipped", "errors", "files_found", "files_processed",
-                            "bytes_processed", "duration_s", "files_per_s", "warnings"}
+                            "bytes_processed", "duration_s", "files_per_s", "warnings",
+                            "metadata_queued", "metadata_extracted", "metadata_copied",
+                            "metadata_failed"}
     assert (summary["status"], summary["added"], summary["files_found"]) == ("completed", 15, 15)
 
 
@@ -56,7 +58,7 @@ def test_status_shows_jobs_and_totals(library, tmp_path):
     report = json.loads(indexer("status", "--json", env=env, check=True).stdout)
     assert report["files"] == {"audio": {"present": 12, "missing": 0},
                                "image": {"present": 3, "missing": 0}}
-    assert report["jobs"][0]["status"] == "completed" and report["schema_version"] == 1
+    assert report["jobs"][0]["status"] == "completed" and report["schema_version"] == 2
 
 
 def test_status_before_any_scan_says_so(tmp_path):

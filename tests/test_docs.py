@@ -27,12 +27,19 @@ def test_every_column_of_every_table_is_in_the_schema_docs(tmp_path):
     conn = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
     schema.migrate(conn)
     tables = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    assert set(tables) >= {"files", "changes", "scan_jobs", "scan_errors"}
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE 'media_fts%'")]  # the FTS index and its shadow tables
+    views = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")]
+    assert set(tables) >= {"files", "changes", "scan_jobs", "scan_errors", "media", "artwork"}
+    assert set(views) >= {"tracks"}
     for table in tables:
         section = docs.split(f"## `{table}`")[1].split("\n## ")[0]
         for column in (r[1] for r in conn.execute(f"PRAGMA table_info({table})")):
             assert f"| `{column}` |" in section, f"{table}.{column}"
+    for view in views:
+        section = docs.split(f"\n`{view}`: ")[1].split("\n\n`")[0]
+        for column in (r[1] for r in conn.execute(f"PRAGMA table_info({view})")):
+            assert f"| `{column}` |" in section, f"{view}.{column}"
     assert f"currently **{schema.VERSION}**" in docs
 
 

@@ -33,9 +33,15 @@ def open_tmp():
 
 
 def as_unprivileged(function):
-    """Run `function()` as the user `nobody` when we are root (root reads everything)."""
+    """Run `function()` as the user `nobody` when we are root (root reads everything).
+
+    The child is forked from this process, so everything it imports must be
+    imported before: the Python here lives under /root, which `nobody` cannot
+    read (nor start a worker process from: these scans run sequentially).
+    """
     if os.geteuid() != 0:
         return function()
+    import indexer.metadata  # noqa: F401  (loaded lazily by a scan)
     nobody = pwd.getpwnam("nobody")
     reader, writer = os.pipe()
     pid = os.fork()
@@ -67,6 +73,7 @@ def open_to_all(path: Path) -> None:
 
 
 def scan_summary(db: Path, root: Path, **settings) -> dict:
+    settings.setdefault("parallel", False)
     return Manager(db_path=db, roots=[str(root)], env={}, **settings).scan().summary()
 
 

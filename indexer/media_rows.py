@@ -1,0 +1,95 @@
+"""Writing tags and artwork rows: the writer's half of the metadata stage.
+
+Called by the writer only, inside its open batch transaction. A result is
+applied only if its file still has the content that was parsed (same path,
+same hash): a file that changed meanwhile is parsed again by the next scan,
+never given the tags of its older self.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .artwork import ArtRef, cache_path
+from .records import CopyTags, Tags
+
+MEDIA_COLUMNS = (
+    "title", "artist", "artists", "album", "album_artist", "track_no", "track_total", "disc_no",
+    "disc_total", "year", "date", "genre", "composer", "compilation", "comment",
+    "mb_recording_id", "mb_release_id", "mb_artist_id", "mb_release_group_id",
+    "rg_track_gain", "rg_track_peak", "rg_album_gain", "rg_album_peak",
+    "duration", "bitrate", "sample_rate", "bit_depth", "channels", "codec", "has_embedded_art",
+)
+_ALL = ("content_hash", *MEDIA_COLUMNS, "tags", "extracted_at", "error")
+_UPSERT_MEDIA = (
+    f"INSERT INTO media (file_id, {', '.join(_ALL)}) "
+    f"VALUES (:file_id, {', '.join(':' + c for c in _ALL)}) "
+    f"ON CONFLICT (file_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL)}"
+)
+_COPY_MEDIA = (
+    f"INSERT INTO media (file_id, {', '.join(_ALL)}) "
+    f"SELECT :file_id, {', '.join(_ALL[:-2])}, :now, error FROM media WHERE file_id = :source "
+    f"ON CONFLICT (file_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL)}"
+)
+
+
+def _target(conn: sqlite3.Connection, text: str, digest: str) -> tuple[int, str] | None:
+    """The file at `text` if it still has the content `digest`: (id, dir)."""
+    return conn.execute("SELECT id, dir FROM files WHERE path = ? AND hash = ?",
+                        (text, digest)).fetchone()
+
+
+def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | None) -> bool:
+    """Store one file's tags (or its parse error) and its pictures; False if it changed since."""
+    target = _target(conn, tags.text, tags.hash)
+    if target is None:
+        return False
+    file_id, folder = target
+    if tags.cover:
+        if tags.art:
+            _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
+    else:
+        values = {c: tags.columns.get(c) for c in MEDIA_COLUMNS}
+        values["has_embedded_art"] = int(bool(tags.art))
+        conn.execute(_UPSERT_MEDIA, {**values, "file_id": file_id, "content_hash": tags.hash,
+                                     "tags": tags.tags_json, "extracted_at": now,
+                                     "error": tags.error})
+        conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
+        for ref in tags.art:
+            _artwork(conn, ref, now, art_dir)
+            conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "
+                         "VALUES (?, ?, ?)", (file_id, ref.hash, ref.picture_type))
+    conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (tags.hash, file_id))
+    return True
+
+
+def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> bool:
+    """Give a file the tags of another with the same content, without parsing it."""
+    target = _target(conn, copy.text, copy.hash)
+    if target is None:
+        return False
+    file_id = target[0]
+    if file_id != copy.source_file_id:
+        conn.execute(_COPY_MEDIA, {"file_id": file_id, "source": copy.source_file_id, "now": now})
+        conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
+        conn.execute("INSERT INTO file_artwork (file_id, artwork_hash, picture_type) "
+                     "SELECT ?, artwork_hash, picture_type FROM file_artwork WHERE file_id = ?",
+                     (file_id, copy.source_file_id))
+    conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (copy.hash, file_id))
+    return True
+
+
+def _folder_cover(conn: sqlite3.Connection, image_id: int, folder: str, ref: ArtRef, now: str,
+                  art_dir: str | None) -> None:
+    _artwork(conn, ref, now, art_dir)
+    conn.execute("INSERT INTO folder_artwork (dir, image_file_id, artwork_hash) VALUES (?, ?, ?) "
+                 "ON CONFLICT (image_file_id) DO UPDATE SET dir = excluded.dir, "
+                 "artwork_hash = excluded.artwork_hash", (folder, image_id, ref.hash))
+
+
+def _artwork(conn: sqlite3.Connection, ref: ArtRef, now: str, art_dir: str | None) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO artwork (hash, mime, width, height, size, path, first_seen) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (ref.hash, ref.mime, ref.width, ref.height, ref.size,
+         cache_path(art_dir or "", ref.hash, ref.mime), now))
