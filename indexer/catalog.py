@@ -250,18 +250,33 @@ FILE_COLUMNS = ("id, root, path, path_raw, dir, size, mtime_ns, inode, device, h
 
 def iter_files(conn: sqlite3.Connection, *, missing: bool = False, errors: bool = False,
                limit: int | None = None) -> Iterator[dict]:
-    """Catalogue rows in path order, streamed: present ones, or the missing, or those with errors."""
-    where = "status = 'missing'" if missing else "status = 'present'"
+    """Catalogue rows in path order, streamed: present ones, or the missing, or those whose
+    file or tags could not be read (`error` then says which, tags errors prefixed 'tags:')."""
+    where = "f.status = 'missing'" if missing else "f.status = 'present'"
     if errors:
-        where = "error IS NOT NULL" + (" AND status = 'missing'" if missing else "")
+        where += " AND (f.error IS NOT NULL OR m.error IS NOT NULL)"
+    columns = ", ".join(f"f.{c}" for c in FILE_COLUMNS.split(", ") if c != "error")
+    columns += ", coalesce(f.error, 'tags: ' || m.error) AS error"
     yield from _dicts(conn.execute(
-        f"SELECT {FILE_COLUMNS} FROM files WHERE {where} ORDER BY path LIMIT ?",
-        (-1 if limit is None else limit,)))
+        f"SELECT {columns} FROM files f LEFT JOIN media m ON m.file_id = f.id "
+        f"WHERE {where} ORDER BY f.path LIMIT ?", (-1 if limit is None else limit,)))
 
 
-def file_by_path(conn: sqlite3.Connection, path_text: str) -> dict | None:
-    return next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
-                                    (path_text,))), None)
+def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
+    """One file's row, its `media` row (or None) and its pictures: `indexer show`."""
+    row = next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
+                                   (path_text,))), None)
+    if row is None:
+        return None
+    media = next(_dicts(conn.execute("SELECT * FROM media WHERE file_id = ?", (row["id"],))), None)
+    if media is not None:
+        media["tags"] = json.loads(media["tags"]) if media["tags"] else None
+    art = list(_dicts(conn.execute(
+        "SELECT a.*, 'embedded' AS source, fa.picture_type FROM file_artwork fa "
+        "JOIN artwork a ON a.hash = fa.artwork_hash WHERE fa.file_id = ? "
+        "UNION ALL SELECT a.*, 'folder', 3 FROM folder_artwork d "
+        "JOIN artwork a ON a.hash = d.artwork_hash WHERE d.dir = ?", (row["id"], row["dir"]))))
+    return {"file": row, "media": media, "artwork": art}
 
 
 class TagSources:

@@ -153,7 +153,7 @@ def show(
     path: Annotated[str, typer.Argument(help="A file's path (relative paths are made absolute).")],
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
-    """Show one file's catalogue row.
+    """Show one file's catalogue row, its tags and its artwork.
 
     Example: indexer show "~/Music/Artist/Album (2001)/01 - Song.flac"
     """
@@ -162,10 +162,33 @@ def show(
     from .paths import db_text
     cfg = _load(config_file, db)
     text = db_text(os.path.abspath(os.path.expanduser(path)))[0]
-    row = catalog.file_by_path(_read_conn(cfg), text)
-    if row is None:
+    record = catalog.file_record(_read_conn(cfg), text)
+    if record is None:
         _fail(EXIT_FATAL, f"{text} is not in the catalogue {cfg.database.path}")
-    print_record(row, as_json)
+    print_record(record, as_json)
+
+
+@app.command()
+@_errors_to_exit_codes
+def search(
+    query: Annotated[list[str], typer.Argument(
+        metavar="QUERY...", help='Words, "phrases", field:value (title, artist, album, '
+        'album_artist, genre), year:1969 or year:1965-1970, prefix*.')],
+    limit: Annotated[int, typer.Option(help="At most this many results.")] = 50,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Search the tags of present files (title, artist, album, album artist, genre).
+
+    Example: indexer search artist:beatles year:1969
+    """
+    from .console import print_tracks
+    from .search import QueryError, search as run_search
+    cfg = _load(config_file, db)
+    try:
+        found = run_search(_read_conn(cfg), " ".join(query), limit=limit)
+        print_tracks(found, as_json)
+    except QueryError as error:
+        _fail(EXIT_USAGE, str(error))
 
 
 @app.command("config")

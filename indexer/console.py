@@ -121,16 +121,43 @@ def print_rows(rows, as_json: bool, out: TextIO = sys.stdout) -> int:
     return count
 
 
-def print_record(row: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
-    """One file's row as `column: value` lines (or JSON; `path_raw` as hex)."""
-    row = dict(row, path_raw=row["path_raw"].hex() if row.get("path_raw") is not None else None)
+def print_record(record: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+    """A file's row, then its tags and pictures, as `name  value` lines (or one JSON object;
+    `path_raw` as hex)."""
+    file = dict(record["file"])
+    file["path_raw"] = file["path_raw"].hex() if file.get("path_raw") is not None else None
     if as_json:
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.write(json.dumps({**record, "file": file}, ensure_ascii=False) + "\n")
         return
+    _pairs(file, out)
+    media = record["media"]
+    if media is not None:
+        out.write("\ntags:\n")
+        _pairs({k: v for k, v in media.items() if k not in ("file_id", "tags")}, out, "  ")
+        out.write("\nevery tag:\n" if media["tags"] else "")
+        for key, values in (media["tags"] or {}).items():
+            out.write(f"  {printable(key)}: {printable('; '.join(values))}\n")
+    for art in record["artwork"]:
+        out.write(f"\nartwork ({art['source']}): {art['mime']} {art['width']}x{art['height']} "
+                  f"{art['size']:,} bytes {printable(art['path'])}\n")
+
+
+def _pairs(row: dict[str, Any], out: TextIO, indent: str = "") -> None:
     width = max(map(len, row))
     for name, value in row.items():
         shown = "" if value is None else printable(str(value))
-        out.write(f"{name:<{width}}  {shown}\n")
+        out.write(f"{indent}{name:<{width}}  {shown}\n")
+
+
+def print_tracks(rows, as_json: bool, out: TextIO = sys.stdout) -> None:
+    """Search results: JSON lines, or `artist - album - NN title  path` lines."""
+    for row in rows:
+        if as_json:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        number = f"{row['track_no']:02d} " if row["track_no"] else ""
+        out.write(f"{printable(row['artist'] or '?')} - {printable(row['album'] or '?')} - "
+                  f"{number}{printable(row['title'] or '?')}  {printable(row['path'])}\n")
 
 
 def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:

@@ -180,7 +180,7 @@ CREATE INDEX folder_artwork_dir ON folder_artwork (dir);
 
 -- The shape sqlite-utils creates and finds (`Table.search`): `indexer search` uses it.
 CREATE VIRTUAL TABLE media_fts USING FTS5 (
-    title, artist, album, album_artist, genre, content=media
+    title, artist, album, album_artist, genre, content=[media]
 );
 CREATE TRIGGER media_ai AFTER INSERT ON media BEGIN
     INSERT INTO media_fts (rowid, title, artist, album, album_artist, genre)

@@ -86,8 +86,9 @@ def test_show_prints_one_row_with_the_relative_path_made_absolute(library, tmp_p
     song = next(library.rglob("*.flac"))
     result = subprocess.run([sys.executable, "-m", "indexer", "show", song.name, "--json"],
                             cwd=song.parent, env=env, capture_output=True, text=True, check=True)
-    row = json.loads(result.stdout)
-    assert row["path"] == str(song) and row["size"] == song.stat().st_size
+    record = json.loads(result.stdout)
+    assert record["file"]["path"] == str(song) and record["file"]["size"] == song.stat().st_size
+    assert record["media"]["title"] == "Tone_FLAC" and record["media"]["tags"]["title"] == ["Tone_FLAC"]
     assert "not in the catalogue" in indexer("show", "/no/such.mp3", env=env).stderr
 
 
