@@ -23,4 +23,25 @@ ff $tone -ac 1 -c:a wmav2 -b:a 32k $(tags "Tone_WMA" "Artist_E" "Album_Five" 9) 
 ff -f lavfi -i color=c=blue:s=64x64 -frames:v 1 cover.jpg
 ff -f lavfi -i color=c=red:s=32x32 -frames:v 1 cover.png
 ff -f lavfi -i testsrc=duration=1:size=64x48:rate=5 -c:v libx264 -pix_fmt yuv420p -metadata title=Clip clip.mp4
+
+# More formats for tests/test_metadata.py, 8 kHz where the codec allows, to stay a few KB.
+# The wv and tta muxers write APEv2 tags; make_crafted.py adds ID3 to tone.tta (mutagen's
+# TrueAudio reads only ID3) and MP4 tags to clip.mov (the mov muxer writes none mutagen reads).
+ff $tone -ac 1 -ar 8000 -c:a wavpack $(tags "Tone_WavPack" "Artist_F" "Album_Six" 10) tone.wv
+ff $tone -ac 1 -ar 8000 -c:a tta $(tags "Tone_TTA" "Artist_F" "Album_Six" 11) tone.tta
+ff $tone -ac 1 -ar 8000 -c:a flac -f ogg $(tags "Tone_OggFLAC" "Artist_B" "Album_Two" 12) tone.oga
+ff $tone -ac 1 -ar 8000 -c:a libspeex $(tags "Tone_Speex" "Artist_G" "Album_Seven" 1) tone.spx
+ff $tone -ac 1 -c:a aac -b:a 16k tone.aac  # ADTS: no tags (mutagen's AAC reads none)
+# ADTS with an ID3v2 tag in front, as podcasts and radio rips have
+ff $tone -ac 1 -c:a aac -b:a 16k -write_id3v2 1 -metadata title=Tone_AAC_ID3 -metadata artist=Artist_I id3.aac
+ff $tone -ac 1 -ar 8000 -c:a alac $(tags "Tone_ALAC" "Artist_C" "Album_Three" 7) alac.m4a
+ff $tone -ac 1 -c:a aac -b:a 16k $(tags "Tone_M4B" "Artist_H" "Album_Book" 1) tone.m4b
+ff -f lavfi -i testsrc=duration=1:size=32x24:rate=2 -c:v libx264 -pix_fmt yuv420p clip.mov
+ff -f lavfi -i testsrc=duration=1:size=32x24:rate=2 -c:v libx264 -pix_fmt yuv420p -metadata title=Clip_M4V clip.m4v
+# the bases of art.mp3 and art.flac: make_crafted.py embeds cover.jpg in them
+ff $tone -ac 1 -c:a libmp3lame -b:a 8k -ar 8000 -id3v2_version 4 $(tags "Tone_Art_MP3" "Artist_J" "Album_Art" 1) art.mp3
+ff $tone -ac 1 -ar 8000 -c:a flac $(tags "Tone_Art_FLAC" "Artist_J" "Album_Art" 2) art.flac
+
+# The formats ffmpeg cannot write, tags it cannot write, and the broken file: pure Python.
+"${PYTHON:-../../.venv/bin/python}" make_crafted.py
 ls -l
