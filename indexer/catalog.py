@@ -275,7 +275,9 @@ def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
         "SELECT a.*, 'embedded' AS source, fa.picture_type FROM file_artwork fa "
         "JOIN artwork a ON a.hash = fa.artwork_hash WHERE fa.file_id = ? "
         "UNION ALL SELECT a.*, 'folder', 3 FROM folder_artwork d "
-        "JOIN artwork a ON a.hash = d.artwork_hash WHERE d.dir = ?", (row["id"], row["dir"]))))
+        "JOIN artwork a ON a.hash = d.artwork_hash JOIN files i ON i.id = d.image_file_id "
+        "WHERE d.dir = ? AND i.status = 'present' AND i.tags_hash IS i.hash",
+        (row["id"], row["dir"]))))
     return {"file": row, "media": media, "artwork": art}
 
 

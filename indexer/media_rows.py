@@ -50,7 +50,7 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
             _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
     else:
         values = {c: tags.columns.get(c) for c in MEDIA_COLUMNS}
-        values["has_embedded_art"] = int(bool(tags.art))
+        values["has_embedded_art"] = values["has_embedded_art"] or 0
         conn.execute(_UPSERT_MEDIA, {**values, "file_id": file_id, "content_hash": tags.hash,
                                      "tags": tags.tags_json, "extracted_at": now,
                                      "error": tags.error})
@@ -59,24 +59,29 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
             _artwork(conn, ref, now, art_dir)
             conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "
                          "VALUES (?, ?, ?)", (file_id, ref.hash, ref.picture_type))
-    conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (tags.hash, file_id))
+    if tags.final:  # a worker that crashed is no verdict on the file: try again next scan
+        conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (tags.hash, file_id))
     return True
 
 
-def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> bool:
-    """Give a file the tags of another with the same content, without parsing it."""
+def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> str | None:
+    """Give a file the tags of another with the same content, without parsing it.
+
+    "copied"; or "own" when the source is the file itself (a renamed file, found by
+    its own tags); None when the file changed or went since."""
     target = _target(conn, copy.text, copy.hash)
     if target is None:
-        return False
+        return None
     file_id = target[0]
-    if file_id != copy.source_file_id:
-        conn.execute(_COPY_MEDIA, {"file_id": file_id, "source": copy.source_file_id, "now": now})
-        conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
-        conn.execute("INSERT INTO file_artwork (file_id, artwork_hash, picture_type) "
-                     "SELECT ?, artwork_hash, picture_type FROM file_artwork WHERE file_id = ?",
-                     (file_id, copy.source_file_id))
     conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (copy.hash, file_id))
-    return True
+    if file_id == copy.source_file_id:
+        return "own"
+    conn.execute(_COPY_MEDIA, {"file_id": file_id, "source": copy.source_file_id, "now": now})
+    conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
+    conn.execute("INSERT INTO file_artwork (file_id, artwork_hash, picture_type) "
+                 "SELECT ?, artwork_hash, picture_type FROM file_artwork WHERE file_id = ?",
+                 (file_id, copy.source_file_id))
+    return "copied"
 
 
 def _folder_cover(conn: sqlite3.Connection, image_id: int, folder: str, ref: ArtRef, now: str,

@@ -77,17 +77,53 @@ def read_tags(job: TagJob) -> Tags:
     try:
         if job.is_cover:
             return _folder_cover(job)
-        parsed = mutagen.File(job.path)
+        parsed = _parse(job.path)
         if parsed is None:
-            return Tags(job.text, job.hash, error="not a recognised audio file (mutagen found no format)")
-        flat = flatten(parsed)
-        if type(parsed).__name__ == "WAVE":
-            flat = {**riff.info_tags(job.path), **flat}
-        art = tuple(_store_pictures(parsed, job.art_dir, job.thumbnails)) if job.art_dir else ()
-        columns = {**tag_columns(flat), **stream_columns(parsed), "has_embedded_art": int(bool(art))}
-        return Tags(job.text, job.hash, columns, json.dumps(flat, ensure_ascii=False), art)
+            return Tags(job.text, job.hash,
+                        error="not a recognised audio file (mutagen found no format)")
+        flat = {**_extra_tags(parsed, job.path), **flatten(parsed.tags)}
+        pictures = list(_pictures(parsed))
+        art = tuple(_store(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
+        columns = {**tag_columns(flat), **stream_columns(parsed),
+                   "has_embedded_art": int(bool(pictures))}
+        return Tags(job.text, job.hash, columns,
+                    json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
         return failed(job, f"{type(error).__name__}: {error}"[:500])
+
+
+def _parse(path: str) -> Any:
+    """mutagen's reading of a file. An ADTS `.aac` with an ID3 tag in front looks like
+    MP3 to mutagen's guess, so `.aac` is read as AAC first."""
+    if path.lower().endswith((".aac", ".adts")):
+        from mutagen.aac import AAC
+        try:
+            return AAC(path)
+        except mutagen.MutagenError:
+            pass
+    return mutagen.File(path)
+
+
+def _extra_tags(parsed: Any, path: str) -> dict[str, list[str]]:
+    """Tags mutagen's class for the file does not read: RIFF INFO in WAV, an APEv2 tag on
+    MP3 or TrueAudio (foobar2000, mp3gain, ffmpeg's tta muxer write them), ID3 before AAC.
+    The format's own tags win over these where both have a key."""
+    kind = type(parsed).__name__
+    if kind == "WAVE":
+        return riff.info_tags(path)
+    if kind in ("MP3", "TrueAudio"):
+        from mutagen.apev2 import APEv2, APENoHeaderError
+        try:
+            return flatten(APEv2(path))
+        except APENoHeaderError:
+            return {}
+    if kind == "AAC" and parsed.tags is None:
+        from mutagen.id3 import ID3, ID3NoHeaderError
+        try:
+            return flatten(ID3(path))
+        except ID3NoHeaderError:
+            return {}
+    return {}
 
 
 def failed(job: TagJob, error: str) -> Tags:
@@ -106,8 +142,8 @@ def _folder_cover(job: TagJob) -> Tags:
 
 # --- flattening each family to {lower-case key: [text, ...]}
 
-def flatten(parsed: Any) -> dict[str, list[str]]:
-    tags = parsed.tags
+def flatten(tags: Any) -> dict[str, list[str]]:
+    """A mutagen tags object as {lower-case key: [text, ...]}."""
     if tags is None:
         return {}
     flat: dict[str, list[str]] = {}
@@ -190,7 +226,8 @@ def canonical(flat: dict[str, list[str]]) -> dict[str, list[str]]:
 def tag_columns(flat: dict[str, list[str]]) -> dict[str, Any]:
     tags = canonical(flat)
     columns: dict[str, Any] = {column: display(tags.get(key)) for key, column in TEXT_COLUMNS.items()}
-    columns["artists"] = json.dumps(tags["artist"], ensure_ascii=False) if tags.get("artist") else None
+    artists = _unique(tags.get("artist") or [])
+    columns["artists"] = json.dumps(artists, ensure_ascii=False) if artists else None
     columns["track_no"], track_total = number_pair(first(tags.get("tracknumber")))
     columns["track_total"] = whole(first(tags.get("tracktotal"))) or track_total
     columns["disc_no"], disc_total = number_pair(first(tags.get("discnumber")))
@@ -218,7 +255,8 @@ def stream_columns(parsed: Any) -> dict[str, Any]:
         "duration": length if isinstance(length, (int, float)) and math.isfinite(length)
         and 0 <= length <= MAX_DURATION_S else None,
         "bitrate": positive(getattr(info, "bitrate", None)),
-        "sample_rate": positive(getattr(info, "sample_rate", None)),
+        # Opus always decodes at 48 kHz; its header's input rate is only a hint
+        "sample_rate": 48000 if kind == "OggOpus" else positive(getattr(info, "sample_rate", None)),
         "bit_depth": positive(getattr(info, "bits_per_sample", None)),
         "channels": positive(getattr(info, "channels", None)),
         "codec": codec or kind.lower(),
@@ -227,10 +265,12 @@ def stream_columns(parsed: Any) -> dict[str, Any]:
 
 def display(values: list[str] | None) -> str | None:
     """The one text shown for a multi-value tag: its values in order, joined by '; '."""
-    if not values:
-        return None
-    unique = list(dict.fromkeys(v.strip() for v in values if v.strip()))
-    return "; ".join(unique) or None
+    return "; ".join(_unique(values or [])) or None
+
+
+def _unique(values: list[str]) -> list[str]:
+    """The values in order, stripped, without blanks or repeats (some formats store one twice)."""
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
 def first(values: list[str] | None) -> str | None:
@@ -240,7 +280,7 @@ def first(values: list[str] | None) -> str | None:
 def whole(text: str | None) -> int | None:
     if text is None:
         return None
-    match = re.match(r"\s*(\d{1,6})", text)
+    match = re.match(r"\s*(\d{1,6})(?!\d)", text)  # a longer number is no track number
     return int(match.group(1)) if match else None
 
 
@@ -265,7 +305,7 @@ def flag(text: str | None) -> int | None:
 
 
 def decibels(text: str | None) -> float | None:
-    match = re.match(r"\s*([-+]?\d+(?:\.\d+)?)", text or "")
+    match = re.match(r"\s*([-+]?\d+(?:\.\d+)?)(?![\d,])", text or "")  # "-6,20": refused
     value = float(match.group(1)) if match else None
     return value if value is not None and math.isfinite(value) and abs(value) < 100 else None
 
@@ -276,9 +316,8 @@ def positive(value: Any) -> int | None:
 
 # --- embedded pictures
 
-def _store_pictures(parsed: Any, art_dir: str, thumbnails: tuple[int, ...]
-                    ) -> Iterable[artwork.ArtRef]:
-    for data, mime, picture_type in _pictures(parsed):
+def _store(pictures: list, art_dir: str, thumbnails: tuple[int, ...]) -> Iterable[artwork.ArtRef]:
+    for data, mime, picture_type in pictures:
         if data and len(data) <= artwork.MAX_IMAGE_BYTES:
             yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
 

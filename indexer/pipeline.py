@@ -200,21 +200,21 @@ class ProcessPool:
     `timeout` seconds gets its worker killed; `on_timeout(item)` stands in for
     its result and a fresh worker takes the rest of the batch. A worker that
     dies (a crash in C code, its memory limit) is replaced the same way, with
-    `on_crash(item, reason)`. `stage` must be a module-level function.
-    """
+    `on_crash(item, reason)`. `stage` names a module-level function as
+    "module:function", imported by the workers only (mutagen need not load here).
 
-    MEMORY_LIMIT = 2 << 30  # address space per worker: a runaway parse fails, the host lives
+    Workers are `python -m indexer.worker`, not multiprocessing children: those
+    run the parent's main script again, so a script without an
+    `if __name__ == "__main__"` guard would start scans in its own workers.
+    """
 
     def __init__(self, stage: str, sink: Sink, stop: threading.Event, *, workers: int,
                  timeout: float, on_timeout: Callable[[Any], Any],
                  on_crash: Callable[[Any, str], Any], name: str = "process"):
-        import multiprocessing
         self.stage, self.sink, self.stop = stage, sink, stop
         self.timeout, self.on_timeout, self.on_crash = timeout, on_timeout, on_crash
         self.error: BaseException | None = None
         self.replaced = 0
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([stage.partition(":")[0]])
         self._queue: queue.Queue = queue.Queue(workers * 2)
         self._threads = [threading.Thread(target=self._mind, name=f"{name}-{i}", daemon=True)
                          for i in range(workers)]
@@ -227,7 +227,8 @@ class ProcessPool:
     _raise = ThreadPool._raise
 
     def _mind(self) -> None:
-        worker = _Worker(self._context, self.stage, self.MEMORY_LIMIT)
+        from .worker import Worker
+        worker = Worker(self.stage)
         try:
             while (chunk := self._queue.get()) is not _DONE:
                 try:
@@ -243,7 +244,7 @@ class ProcessPool:
         finally:
             worker.stop()
 
-    def _run(self, worker: "_Worker", chunk: list) -> list:
+    def _run(self, worker: Any, chunk: list) -> list:
         results, todo = [], list(chunk)
         while todo and not self.stop.is_set():
             worker.send(todo)
@@ -254,7 +255,7 @@ class ProcessPool:
                     continue
                 if outcome == "stopped":
                     return results
-                worker.restart()
+                worker.stop()
                 self.replaced += 1
                 results.append(self.on_timeout(item) if outcome == "timeout"
                                else self.on_crash(item, value))
@@ -265,73 +266,11 @@ class ProcessPool:
         return results
 
 
-class _Worker:
-    """One child process and its pipe, started on first use."""
-
-    def __init__(self, context: Any, stage: str, memory_limit: int):
-        self.context, self.stage, self.memory_limit = context, stage, memory_limit
-        self.process = self.pipe = None
-
-    def send(self, items: list) -> None:
-        if self.process is None or not self.process.is_alive():
-            self.restart()
-        try:
-            self.pipe.send(items)
-        except OSError:  # it died between the check and the send
-            self.restart()
-            self.pipe.send(items)
-
-    def receive(self, timeout: float, stop: threading.Event) -> tuple[str, Any]:
-        deadline = time.monotonic() + timeout
-        while not self.pipe.poll(min(0.1, max(deadline - time.monotonic(), 0))):
-            if stop.is_set():
-                self.stop()
-                return "stopped", None
-            if time.monotonic() >= deadline:
-                return "timeout", None
-        try:
-            return "result", self.pipe.recv()
-        except (EOFError, OSError):
-            self.process.join(1)
-            return "crash", f"the worker died (exit code {self.process.exitcode})"
-
-    def restart(self) -> None:
-        self.stop()
-        parent, child = self.context.Pipe()
-        self.process = self.context.Process(target=_serve, args=(child, self.stage, self.memory_limit),
-                                            daemon=True)
-        self.process.start()
-        child.close()
-        self.pipe = parent
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.join()
-            self.pipe.close()
-            self.process = self.pipe = None
-
-
 def named(stage: str) -> Stage:
     """The function "module:function" names."""
     import importlib
     module, _, function = stage.partition(":")
     return getattr(importlib.import_module(module), function)
-
-
-def _serve(pipe: Any, stage_name: str, memory_limit: int) -> None:
-    """A worker process: apply the stage to each item it is sent, one result per item."""
-    import resource
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    stage = named(stage_name)
-    try:
-        while True:
-            for item in pipe.recv():
-                pipe.send(stage(item))
-    except (EOFError, OSError, KeyboardInterrupt):
-        pass
 
 
 def with_alarm(stage: Stage, timeout: float, on_timeout: Callable[[Any], Any]) -> Stage:

@@ -160,6 +160,7 @@ class Tags(NamedTuple):
     art: tuple = ()
     error: str | None = None
     cover: bool = False  # the result for a folder image: artwork only, no media row
+    final: bool = True  # False when its worker died: no verdict, read it again next scan
 
 
 class CopyTags(NamedTuple):

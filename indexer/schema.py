@@ -203,12 +203,13 @@ CREATE TRIGGER media_au AFTER UPDATE ON media BEGIN
 END;
 
 -- The front cover of each file: its own embedded front cover, else any embedded
--- picture, else its folder's cover image.
+-- picture, else its folder's cover image (if that image is still there, unchanged).
 CREATE VIEW file_cover AS
 SELECT f.id AS file_id, coalesce(
     (SELECT artwork_hash FROM file_artwork a WHERE a.file_id = f.id
      ORDER BY a.picture_type <> 3, a.artwork_hash LIMIT 1),
-    (SELECT artwork_hash FROM folder_artwork d WHERE d.dir = f.dir
+    (SELECT d.artwork_hash FROM folder_artwork d JOIN files i ON i.id = d.image_file_id
+     WHERE d.dir = f.dir AND i.status = 'present' AND i.tags_hash IS i.hash
      ORDER BY d.image_file_id LIMIT 1)) AS artwork_hash
 FROM files f;
 

@@ -98,4 +98,4 @@ class Tagging:
 
 
 def _crashed(job: TagJob, reason: str) -> Tags:
-    return Tags(job.text, job.hash, error=f"WorkerCrash: {reason}", cover=job.is_cover)
+    return Tags(job.text, job.hash, error=f"WorkerCrash: {reason}", cover=job.is_cover, final=False)

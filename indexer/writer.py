@@ -218,7 +218,7 @@ class Writer:
             elif isinstance(item, Tags):
                 self._tags(item)
             elif isinstance(item, CopyTags):
-                if media_rows.copy_tags(self.conn, item, self._now):
+                if media_rows.copy_tags(self.conn, item, self._now) == "copied":
                     self.counters.metadata_copied += 1
             else:
                 raise TypeError(f"the writer cannot apply {item!r}")

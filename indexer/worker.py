@@ -1,0 +1,118 @@
+"""A worker process of the process pool: `python -m indexer.worker module:function`.
+
+It reads batches of items from stdin and writes one result per item to
+stdout, each a pickle framed by its length. The parent (pipeline.ProcessPool)
+minds the time each item takes and kills a worker that overruns; the worker
+itself limits its address space, so a runaway parse fails here, not the host.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+MEMORY_LIMIT = 2 << 30  # bytes of address space per worker
+_LENGTH = struct.Struct("<Q")
+
+
+def write_frame(stream: Any, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:  # a raw stream may take part of it
+        view = view[stream.write(view):]
+    stream.flush()
+
+
+def read_frame(stream: Any) -> Any:
+    size = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size))[0]
+    return pickle.loads(_read_exactly(stream, size))
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    """`size` bytes from a raw (unbuffered) stream: the parent selects on the pipe's
+    descriptor, so no bytes may wait unseen in a Python buffer."""
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class Worker:
+    """One worker process and its pipes, started on first use (parent side)."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.process: subprocess.Popen | None = None
+
+    def send(self, items: list) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        try:
+            write_frame(self.process.stdin, items)
+        except OSError:  # it died between the check and the send
+            self._start()
+            write_frame(self.process.stdin, items)
+
+    def receive(self, timeout: float, stop: Any) -> tuple[str, Any]:
+        """("result", value), or ("timeout" | "crash", reason), or ("stopped", None)."""
+        deadline = time.monotonic() + timeout
+        out = self.process.stdout
+        while not select.select([out], [], [], min(0.1, max(deadline - time.monotonic(), 0)))[0]:
+            if stop.is_set():
+                self.stop()
+                return "stopped", None
+            if time.monotonic() >= deadline:
+                return "timeout", None
+        try:
+            return "result", read_frame(out)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            code = self.process.wait()
+            return "crash", f"the worker died (exit code {code})"
+
+    def _start(self) -> None:
+        self.stop()
+        # The worker finds the same modules as this process, wherever they came from.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "indexer.worker", self.stage], env=env, bufsize=0,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            for stream in (self.process.stdin, self.process.stdout):
+                stream.close()
+            self.process = None
+
+
+def main(stage_name: str) -> None:
+    """The worker's side: apply the stage to each item it is sent."""
+    import resource
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    from .pipeline import named
+    stage = named(stage_name)
+    reader, writer = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
+    try:
+        while True:
+            for item in read_frame(reader):
+                write_frame(writer, stage(item))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
