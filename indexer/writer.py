@@ -79,6 +79,9 @@ WHERE id = :job_id
 """
 
 
+_FILE_ROWS = (Hashed, FileFailure, Gone, Unstable)
+
+
 class WriterFailed(RuntimeError):
     """A batch could not be committed; the writer takes no more work."""
 
@@ -155,7 +158,9 @@ class Writer:
         else:
             self._in_transaction()
             self._apply(item)
-            self._pending += 1
+            # A batch is `batch_size` file rows; a file's tags ride along with the rows
+            # (counting them too doubled the commits, each an fsync, of a first scan).
+            self._pending += isinstance(item, _FILE_ROWS)
         self._dirty = True
         self.tick()
 
@@ -166,15 +171,16 @@ class Writer:
         still gets its totals about once a second, for `indexer status`.
         """
         now = time.monotonic()
-        due = self._pending and (self._pending >= self.batch_size
-                                 or now - self._batch_started >= self.max_delay)
+        open_batch = self.conn.in_transaction
+        due = open_batch and (self._pending >= self.batch_size
+                              or now - self._batch_started >= self.max_delay)
         if due or (self._dirty and now - self._last_job_write >= 1.0):
             self.flush()
         self._report()
 
     def flush(self) -> None:
         """Commit the open batch with the job's totals."""
-        if self.failed is not None or not (self._pending or self._dirty):
+        if self.failed is not None or not (self.conn.in_transaction or self._dirty):
             return
         try:
             self._in_transaction()
