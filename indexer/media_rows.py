@@ -33,10 +33,10 @@ _COPY_MEDIA = (
 )
 
 
-def _target(conn: sqlite3.Connection, text: str, digest: str) -> tuple[int, str] | None:
-    """The file at `text` if it still has the content `digest`: (id, dir)."""
-    return conn.execute("SELECT id, dir FROM files WHERE path = ? AND hash = ?",
-                        (text, digest)).fetchone()
+def _target(conn: sqlite3.Connection, text: str, digest: str) -> tuple[int, str, bool] | None:
+    """The file at `text` if it still has the content `digest`: (id, dir, tagged before)."""
+    return conn.execute("SELECT id, dir, tags_hash IS NOT NULL FROM files "
+                        "WHERE path = ? AND hash = ?", (text, digest)).fetchone()
 
 
 def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | None) -> bool:
@@ -44,7 +44,7 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
     target = _target(conn, tags.text, tags.hash)
     if target is None:
         return False
-    file_id, folder = target
+    file_id, folder, tagged_before = target
     if tags.cover:
         if tags.art:
             _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
@@ -54,7 +54,8 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
         conn.execute(_UPSERT_MEDIA, {**values, "file_id": file_id, "content_hash": tags.hash,
                                      "tags": tags.tags_json, "extracted_at": now,
                                      "error": tags.error})
-        conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
+        if tagged_before:  # pictures of the content it had before
+            conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
         for ref in tags.art:
             _artwork(conn, ref, now, art_dir)
             conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "

@@ -61,8 +61,9 @@ CREATE TRIGGER files_added AFTER INSERT ON files BEGIN
 END;
 
 -- One UPDATE can be several changes, appended in this order: a move that
--- also changed the content is 'moved' then 'modified'.
-CREATE TRIGGER files_changed AFTER UPDATE ON files BEGIN
+-- also changed the content is 'moved' then 'modified'. Only an UPDATE that sets
+-- one of these columns runs it (not the writer's bookkeeping, e.g. tags_hash).
+CREATE TRIGGER files_changed AFTER UPDATE OF path, status, hash ON files BEGIN
     INSERT INTO changes (file_id, kind, path, at)
     SELECT new.id, 'missing', new.path, new.updated_at
     WHERE old.status = 'present' AND new.status = 'missing';

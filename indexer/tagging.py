@@ -60,7 +60,9 @@ class Tagging:
                                    self.settings.thumbnails))
         if copies or jobs:
             self.put_all([Tally(tags_queued=len(jobs)), *copies])
-        for batch in batches(jobs, lambda job: 1, max_items=16):
+        # Batches small enough to spread a folder over the workers, big enough that
+        # results reach the writer's thread a few dozen at a time.
+        for batch in batches(jobs, lambda job: 1, max_items=32):
             self._driver().submit(batch)
 
     def drain(self) -> None:
