@@ -129,8 +129,8 @@ class Reader:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def rows_under(self, top_text: str) -> "FolderRows":
-        return FolderRows(self.conn, top_text)
+    def rows_in(self, ranges: tuple[tuple[str, str], ...]) -> "FolderRows":
+        return FolderRows(self.conn, ranges)
 
     def known(self, row_id: int) -> Known:
         return Known._make(self.conn.execute(_KNOWN + "WHERE id = ?", (row_id,)).fetchone())
@@ -142,35 +142,37 @@ class Reader:
         return Known._make(row) if row else None
 
     def present_count_under(self, top_text: str) -> int:
-        return self.conn.execute(
-            f"SELECT count(*) FROM files WHERE status = 'present' AND {_UNDER}",
-            _under(top_text)).fetchone()[0]
+        return sum(self.conn.execute(
+            "SELECT count(*) FROM files WHERE status = 'present' AND dir >= ? AND dir < ?",
+            bounds).fetchone()[0] for bounds in (only(top_text), below(top_text)))
+
+    def count_below(self, top_text: str) -> int:
+        """Rows in the folders below `top_text`: from the index alone, so cheap."""
+        return self.conn.execute("SELECT count(*) FROM files WHERE dir >= ? AND dir < ?",
+                                 below(top_text)).fetchone()[0]
 
     def is_empty(self) -> bool:
         return self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0] == 1
 
 
 class FolderRows:
-    """The rows under a folder, streamed in `dir` order beside a walk in the same order.
+    """The rows of some `dir` ranges, streamed in `dir` order beside a walk in that order.
 
-    One query for a whole rescan instead of one per folder (a third of a
+    One query a range for a whole rescan instead of one per folder (a third of a
     no-change rescan went into those), grouped by folder in C by `groupby`.
-    `take(dir)` returns that folder's rows, shaped like `Stored`; present
-    rows of folders the walk never listed pile up in `unvisited`.
+    `take(dir)` returns that folder's rows, shaped like `Stored`; present rows
+    of folders the walk never listed pile up in `unvisited`.
     """
 
     _ROWS = ("SELECT path, size, mtime_ns, inode, device, "
              "hash IS NOT NULL AND error IS NULL AND status = 'present', id, "
-             "status = 'present', dir, tags_hash IS hash FROM files ")
+             "status = 'present', dir, tags_hash IS hash FROM files "
+             "WHERE dir >= ? AND dir < ? ORDER BY dir")
 
-    def __init__(self, conn: sqlite3.Connection, top_text: str):
-        # Two ranges, each read in index order: an OR of the two made SQLite
-        # sort every row in a temporary B-tree before returning the first.
-        under = _under(top_text)
-        self._cursors = [
-            conn.execute(self._ROWS + "WHERE dir = :top", under),
-            conn.execute(self._ROWS + "WHERE dir >= :prefix AND dir < :after ORDER BY dir", under),
-        ]
+    def __init__(self, conn: sqlite3.Connection, ranges: tuple[tuple[str, str], ...]):
+        # One cursor a [low, high) range, each read in index order: an OR of ranges
+        # made SQLite sort every row in a temporary B-tree before returning the first.
+        self._cursors = [conn.execute(self._ROWS, bounds) for bounds in sorted(ranges)]
         self._folders = itertools.groupby(itertools.chain(*self._cursors),
                                           key=operator.itemgetter(8))
         self._next = next(self._folders, None)
@@ -199,14 +201,18 @@ class FolderRows:
             cursor.close()
 
 
-# A folder and everything below it, as a range on the `dir` index: every
-# descendant's text starts with "top/", and "0" is the character after "/".
-_UNDER = "(dir = :top OR (dir >= :prefix AND dir < :after))"
+# Folders as ranges on the `dir` index. Every descendant's text starts with
+# "top/", and "0" is the character after "/".
+
+def only(folder_text: str) -> tuple[str, str]:
+    """The `dir` range of one folder alone: nothing sorts between s and s + NUL."""
+    return folder_text, folder_text + "\0"
 
 
-def _under(top_text: str) -> dict[str, str]:
-    prefix = top_text if top_text.endswith("/") else top_text + "/"
-    return {"top": top_text, "prefix": prefix, "after": prefix[:-1] + "0"}
+def below(folder_text: str) -> tuple[str, str]:
+    """The `dir` range of everything below a folder (not the folder itself)."""
+    prefix = folder_text.rstrip("/") + "/"
+    return prefix, prefix[:-1] + "0"
 
 
 def job_row(conn: sqlite3.Connection, job_id: int) -> dict:

@@ -11,6 +11,8 @@ root is a warning, never "everything was deleted".
 from __future__ import annotations
 
 import logging
+import math
+import queue
 import sqlite3
 import threading
 import time
@@ -22,16 +24,18 @@ from .catalog import Reader
 from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher, plan_folder
 from .paths import db_text, printable
-from .pipeline import Inline, ThreadPool, WriterThread, batches
-from .records import (Counters, Gone, Hashed, Problem, Progress, Seen, Stored, Tally, ToHash,
-                      Unstable)
+from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
+from .records import Counters, Gone, Hashed, Problem, Progress, Tally, ToHash, Unstable
 from .tagging import Tagging
-from .walk import RootUnusable, Walk, check_root
+from .survey import Part, Settings as SurveySettings, Survey, Surveyed, only, split, whole
+from .walk import RootUnusable, check_root
 from .writer import Writer, WriterFailed
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 1.0  # before re-reading files that changed while read: let a copy move on
+SURVEY = "indexer.survey:survey_part"
+SURVEY_IN_WORKERS_FROM = 20_000  # catalogue rows below a root; fewer: walk it here
 
 
 @dataclass(frozen=True)
@@ -139,13 +143,14 @@ class Scan:
             pool = Inline(hasher, self._route(put_all), self.stop)
         try:
             try:
-                walks = [self._walk_root(root, pool, put_all, catalogue_empty) for root in roots]
+                complete = {root: self._survey_root(root, pool, put_all, catalogue_empty)
+                            for root in roots}
                 self.writer.walk_done = True  # the total is known: progress can show an ETA
                 pool.drain()
                 self._retry_unstable(hasher, put_all)
                 if not self.stop.is_set():
-                    for walk in walks:
-                        self._mark_missing(walk, put_all)
+                    for root, done in complete.items():
+                        self._mark_missing(root, done, put_all)
                 if self._tagging:
                     self._tagging.drain()
             finally:
@@ -176,37 +181,87 @@ class Scan:
                 self._offer_tags(settled)
         return route
 
-    def _walk_root(self, root: str, pool, put_all, catalogue_empty: bool) -> Walk:
-        walk = Walk(root, root, self.library.kinds, self.library.ignore,
-                    self.library.follow_symlinks, self.stop)
-        rows = _NoRows() if catalogue_empty else self.reader.rows_under(db_text(root)[0])
-        by_inode = _no_twin if catalogue_empty else self._twin
-        smart = self.settings.smart_hash and not self.rehash
-        gone = self._gone.setdefault(root, [])
+    def _survey_root(self, root: str, pool, put_all, catalogue_empty: bool) -> bool:
+        """Walk one root and plan every folder; True if the walk reached its end."""
+        settings = SurveySettings(
+            self.library.kinds, self.library.ignore, self.library.follow_symlinks,
+            smart=self.settings.smart_hash and not self.rehash, tags=self._tagging is not None,
+            db_path=None if catalogue_empty else str(self.db_path))
+        self._found[root], self._gone[root] = 0, []
         outbox = _Outbox(put_all, self._offer_tags)
-        tags = self._tagging is not None
-        self._found[root] = 0
         try:
-            for listing in walk:
-                self._found[root] += len(listing.files)
-                plan = plan_folder(listing.files, rows.take(listing.text), smart=smart, tags=tags,
-                                   whole_row=self.reader.known, by_inode=by_inode,
-                                   unknown_paths=[p.path for p in listing.problems])
-                outbox.add(Tally(len(listing.files), plan.unchanged, listing.skipped),
-                           *listing.problems, *plan.known, *plan.retag)
-                for batch in batches(plan.to_hash, _size):
-                    pool.submit(batch)
-                gone += plan.gone
-            outbox.add(*walk.unlisted)
-            if walk.complete:  # rows in folders the walk never listed: deleted, now ignored
-                gone += _outside(rows.finish(), walk.unlisted)
+            if self._worth_workers(root, settings):
+                return self._survey_in_workers(root, settings, pool, outbox)
+            return self._survey_here(whole(root), settings, pool, outbox)
         finally:
-            rows.close()
             outbox.flush()
-        return walk
 
-    def _twin(self, seen: Seen):
-        return self.reader.row_by_inode(seen.device, seen.inode)
+    def _worth_workers(self, root: str, settings: SurveySettings) -> bool:
+        """Worker processes pay for their start-up only on a large rescan; a first
+        scan walks here, so hashing starts with the first folder."""
+        return (self.settings.parallel and self.settings.workers > 1
+                and settings.db_path is not None and self.db_path is not None
+                and self.reader.count_below(db_text(root)[0]) >= SURVEY_IN_WORKERS_FROM)
+
+    def _survey_here(self, part: Part, settings: SurveySettings, pool, outbox: "_Outbox") -> Survey:
+        reader = self.reader if settings.db_path is not None else None
+        survey = Survey(part, settings, reader, self.stop)
+        for listing, plan in survey:
+            self._take(part.root, Tally(len(listing.files), plan.unchanged, listing.skipped),
+                       listing.problems, plan.known, plan.retag, plan.to_hash, plan.gone,
+                       pool, outbox)
+        outbox.add(*survey.walk.unlisted)
+        self._gone[part.root] += survey.unvisited
+        return survey.walk.complete
+
+    def _survey_in_workers(self, root: str, settings: SurveySettings, pool, outbox) -> bool:
+        """The root's own folder here, the folders below it in parts, in worker processes
+        (on 2 cores a rescan of 50,000 unchanged files took about half as long)."""
+        text = db_text(root)[0]
+        top = Survey(Part(root, (root,), (only(text),), recursive=False), settings,
+                     self.reader, self.stop)
+        for listing, plan in top:
+            self._take(root, Tally(len(listing.files), plan.unchanged, listing.skipped),
+                       listing.problems, plan.known, plan.retag, plan.to_hash, plan.gone,
+                       pool, outbox)
+        outbox.add(*top.walk.unlisted)
+        if not top.walk.complete:
+            return False
+        parts = split(root, top.walk.subfolders, self.settings.workers * 8)
+        answers: queue.Queue = queue.Queue()
+        workers = ProcessPool(SURVEY, answers.put, self.stop, workers=self.settings.workers,
+                              timeout=math.inf, on_timeout=_part_failed, on_crash=_part_failed,
+                              name="survey")
+        try:
+            for part in parts:
+                workers.submit([(part, settings)])
+            return self._absorb(root, len(parts), answers, pool, outbox)
+        finally:
+            workers.close()
+
+    def _absorb(self, root: str, expected: int, answers: queue.Queue, pool, outbox) -> bool:
+        complete = True
+        while expected and not self.stop.is_set():
+            try:
+                found: list[Surveyed] = answers.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            for part in found:
+                expected -= 1
+                self._take(root, part.tally, part.problems, part.known, part.retag,
+                           part.to_hash, part.gone, pool, outbox)
+                outbox.add(*part.unlisted)
+                complete &= part.complete
+        return complete and not expected
+
+    def _take(self, root: str, tally: Tally, problems: list, known: list, retag: list,
+              to_hash: list, gone: list, pool, outbox: "_Outbox") -> None:
+        """What the survey of some folders found: rows to write, files to read."""
+        self._found[root] += tally.found
+        outbox.add(tally, *problems, *known, *retag)
+        for batch in batches(to_hash, _size):
+            pool.submit(batch)
+        self._gone[root] += gone
 
     def _retry_unstable(self, stage, put_all) -> None:
         """Read once more, in this thread, the files that changed while they were read."""
@@ -220,16 +275,16 @@ class Scan:
         put_all(results)
         self._offer_tags(results)
 
-    def _mark_missing(self, walk: Walk, put_all) -> None:
-        """Call gone the rows of files this walk did not find, unless the root looks offline."""
-        gone = self._gone.pop(walk.root, [])
-        if not walk.complete:
+    def _mark_missing(self, root: str, complete: bool, put_all) -> None:
+        """Call gone the rows of files the walk did not find, unless the root looks offline."""
+        gone = self._gone.pop(root, [])
+        if not complete:
             return
-        if self._found.get(walk.root, 0) == 0:
-            present = self.reader.present_count_under(db_text(walk.top)[0])
+        if self._found.get(root, 0) == 0:
+            present = self.reader.present_count_under(db_text(root)[0])
             if present:
-                self._warn(walk.root, f"root {printable(walk.root)} has no media files but the "
-                           f"catalogue holds {present} for it: nothing marked missing (not mounted?)")
+                self._warn(root, f"root {printable(root)} has no media files but the catalogue "
+                           f"holds {present} for it: nothing marked missing (not mounted?)")
                 return
         put_all(gone)
 
@@ -258,29 +313,11 @@ class Scan:
             log.error("%s", error)
 
 
-def _no_twin(seen: Seen):
-    return None
-
-
-def _outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:
-    """Gone rows, except those in or below a folder that could not be listed."""
-    unknown = tuple(db_text(p.path)[0] for p in unlisted)
-    below = tuple(text.rstrip("/") + "/" for text in unknown)
-    return [Gone(row.id, row.path) for row in rows
-            if row.dir not in unknown and not row.dir.startswith(below)]
-
-
-class _NoRows:
-    """The rows of an empty catalogue: nothing to compare with."""
-
-    def take(self, dir_text: str) -> dict:
-        return {}
-
-    def finish(self) -> list:
-        return []
-
-    def close(self) -> None:
-        pass
+def _part_failed(job: tuple[Part, SurveySettings], reason: str | None = None) -> Surveyed:
+    """A part whose worker died: its folders are unknown, so its root's walk is incomplete."""
+    part = job[0]
+    problem = Problem(part.tops[0], "walk", f"a survey worker failed: {reason or 'timed out'}")
+    return Surveyed(Tally(), [problem], [], [], [], [], [], complete=False)
 
 
 class _Outbox:

@@ -73,7 +73,7 @@ class Listing:
 
 @dataclass
 class Walk:
-    """A depth-first walk of `top` (a root or a folder inside one).
+    """A walk of the folders `tops` (a root, or folders inside it) and all below them.
 
     After iteration: `unlisted` holds a problem for each folder that could not
     be read (its contents are unknown, so nothing below it may be called
@@ -82,11 +82,13 @@ class Walk:
     """
 
     root: str
-    top: str
+    tops: tuple[str, ...]
     kinds: tuple[str, ...]
     ignore: tuple[str, ...] = ()
     follow_symlinks: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    recursive: bool = True
+    subfolders: list[str] = field(default_factory=list)  # not entered, when not recursive
     unlisted: list[Problem] = field(default_factory=list)
     complete: bool = False
 
@@ -99,7 +101,8 @@ class Walk:
         """
         ignored = ignore_matcher(self.ignore)
         seen_dirs: set[tuple[int, int]] = set()
-        pending = [(db_text(self.top)[0], self.top)]
+        pending = [(db_text(top)[0], top) for top in self.tops]
+        heapq.heapify(pending)
         while pending:
             if self.stop.is_set():
                 return
@@ -108,6 +111,9 @@ class Walk:
                 continue
             subfolders: list[str] = []
             listing = self._list(folder, ignored, subfolders)
+            if not self.recursive:
+                self.subfolders += subfolders
+                subfolders = []
             for sub in subfolders:
                 heapq.heappush(pending, (db_text(sub)[0], sub))
             if listing is not None:

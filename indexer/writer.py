@@ -8,10 +8,11 @@ that disagree with the rows. If a commit fails, the batch is rolled back and
 the writer refuses all further work: half a story is never written.
 
 Identity lives here too. A file at a new path takes over the row of a file
-that is gone (a move keeps its id, so a media server keeps play counts):
-first the row with the same device and inode that the planner hinted at,
-else a row with the same size and hash. A row is only taken over if its own
-path no longer holds a file, and at most once per job.
+that is gone (a move keeps its id, so a media server keeps play counts): the
+row with the same content, preferring the one with the same device and inode
+that the planner hinted at. A row is only taken over if its own path no
+longer holds a file, and at most once per job. Same content is required even
+with the same inode: inode numbers are reused as soon as a file is deleted.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ _GONE = """
 UPDATE files SET status = 'missing', missing_since = :now, updated_at = :now
 WHERE id = :id AND path = :path AND status = 'present'
 """
-_CANDIDATE = "SELECT id, path, path_raw, status FROM files WHERE id = ?"
+# The row the planner found by device and inode, if its content is this one: an inode
+# number is reused as soon as its file is deleted, so a different file may wear it.
+_CANDIDATE = "SELECT id, path, path_raw, status FROM files WHERE id = ? AND hash = ?"
 _SAME_CONTENT = "SELECT id, path, path_raw, status FROM files WHERE hash = ? AND size = ? LIMIT 20"
 _JOB_TOTALS = """
 UPDATE scan_jobs SET files_found = :files_found, files_processed = :files_processed,
@@ -312,7 +315,7 @@ class Writer:
         """Move a gone file's row to this path, if one matches; True if it did."""
         candidates: list[tuple] = []
         if item.move_hint is not None:
-            candidates += self.conn.execute(_CANDIDATE, (item.move_hint,)).fetchall()
+            candidates += self.conn.execute(_CANDIDATE, (item.move_hint, item.hash)).fetchall()
         candidates += self.conn.execute(_SAME_CONTENT, (item.hash, item.seen.size)).fetchall()
         for row_id, path, raw, status in candidates:
             if row_id in self._claimed or not _vacated(path, raw, status):

@@ -266,3 +266,75 @@ def test_a_file_still_being_written_is_never_indexed_half_copied(tmp_path, db):
 
     Manager(db_path=db, roots=[str(root)], env={}).scan()  # the copy is done: now it is indexed
     assert files(db)[str(growing)]["hash"] == xxhash.xxh3_128(growing.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def survey_in_workers(monkeypatch):
+    """Rescans of large libraries survey in worker processes; here, of any size."""
+    import indexer.scan
+    monkeypatch.setattr(indexer.scan, "SURVEY_IN_WORKERS_FROM", 1)
+
+
+def test_a_rescan_surveyed_in_worker_processes_finds_every_change(tmp_path, db, survey_in_workers):
+    from indexer import Manager
+    root = tmp_path / "music"
+    root.mkdir()
+    make_library(root, albums=8, tracks=3)
+    (root / "loose.mp3").write_bytes(b"in the root folder itself")
+
+    def scan():
+        return Manager(db_path=db, roots=[str(root)], env={}, workers=2).scan()
+
+    scan()
+    ids = {p: r["id"] for p, r in files(db).items()}
+    shutil.rmtree(root / "Artist 7")                                  # a deleted folder: the last part
+    shutil.rmtree(root / "Artist 0" / "Album 0 (2000)")              # and one in the first
+    song = next((root / "Artist 3" / "Album 3 (2003)").glob("01 - *"))
+    song.rename(root / "Artist 5" / ("moved" + song.suffix))
+    (root / "Artist 4" / "Album 4 (2004)" / "cover.jpg").write_bytes(b"new cover")
+    (root / "Artist 9" / "new").mkdir(parents=True)                  # a new folder past the last
+    (root / "Artist 9" / "new" / "new.mp3").write_bytes(b"new")
+
+    result = scan()
+
+    assert catalogue_rows(db) == {**expected_rows(root), **{
+        p: r for p, r in catalogue_rows(db).items() if r[-1] == "missing"}}
+    assert (result.counters.added, result.counters.modified, result.counters.moved,
+            result.counters.missing) == (1, 1, 1, 8)
+    assert files(db)[str(root / "Artist 5" / ("moved" + song.suffix))]["id"] == ids[str(song)]
+    assert result.counters.unchanged == result.counters.files_found - 3 == 23
+
+
+def test_an_unchanged_rescan_in_worker_processes_reads_and_writes_nothing(library, db, scan,
+                                                                          survey_in_workers):
+    scan(library)
+    before = {p: tuple(r) for p, r in files(db).items()}
+    result = scan(library)
+    assert (result.counters.unchanged, result.counters.bytes_processed) == (15, 0)
+    assert {p: tuple(r) for p, r in files(db).items()} == before
+
+
+def test_a_new_file_that_reuses_a_deleted_files_inode_is_not_taken_for_it(tmp_path, db, scan):
+    root = tmp_path / "music"
+    root.mkdir()
+    old = root / "old.flac"
+    old.write_bytes(b"the old song")
+    scan(root)
+    old_row = files(db)[str(old)]
+    inode = old.stat().st_ino
+    old.unlink()
+    # ext4 and tmpfs hand a freed inode number to the next file: find one that got it
+    for attempt in range(200):
+        new = root / f"new{attempt}.flac"
+        new.write_bytes(b"a different, longer song")
+        if new.stat().st_ino == inode:
+            break
+        new.unlink()
+    else:
+        pytest.skip("this filesystem did not reuse the inode number")
+
+    result = scan(root)
+
+    assert (result.counters.added, result.counters.moved, result.counters.missing) == (1, 0, 1)
+    assert files(db)[str(new)]["id"] != old_row["id"]
+    assert files(db)[str(old)]["status"] == "missing"

@@ -1,0 +1,148 @@
+"""Surveying a part of a root: walk its folders and plan them against the catalogue.
+
+This is the cheap half of a scan, the whole of a rescan that finds nothing
+changed: list, stat, compare. A `Part` is a set of folders to walk and the
+`dir` ranges of catalogue rows it answers for; parts of one root cover its
+range without gaps, so a folder deleted from disk is in exactly one part and
+its rows are called gone once. The scan surveys a root in its own thread, or
+splits it into parts for worker processes (`survey_part`), which return what
+they found in one answer each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from . import catalog
+from .hashing import FolderPlan, plan_folder
+from .paths import db_text
+from .records import Gone, Hashed, Problem, Seen, Stored, Tally, ToHash
+from .walk import Listing, Walk
+
+
+class Part(NamedTuple):
+    root: str
+    tops: tuple[str, ...]
+    ranges: tuple[tuple[str, str], ...]  # [low, high) ranges of `dir` text
+    recursive: bool = True
+
+
+class Settings(NamedTuple):
+    """What a survey needs of the configuration and the catalogue."""
+
+    kinds: tuple[str, ...]
+    ignore: tuple[str, ...]
+    follow_symlinks: bool
+    smart: bool
+    tags: bool
+    db_path: str | None  # None: the catalogue is empty, nothing to compare with
+
+
+only = catalog.only
+
+
+def whole(root: str) -> Part:
+    """A root as one part: its folder and every folder below."""
+    text = db_text(root)[0]
+    return Part(root, (root,), (catalog.only(text), catalog.below(text)))
+
+
+def split(root: str, subfolders: list[str], parts: int) -> list[Part]:
+    """The folders below a root, cut into about `parts` parts of contiguous `dir` ranges.
+
+    The first part's range starts at the root's "/" and the last ends past its
+    last descendant, so rows of folders gone from disk fall in some part."""
+    tops = sorted(subfolders, key=lambda folder: db_text(folder)[0])
+    size = max(1, -(-len(tops) // parts))
+    groups = [tops[i:i + size] for i in range(0, len(tops), size)]
+    low, end = catalog.below(db_text(root)[0])
+    cut = [low] + [db_text(group[0])[0] for group in groups[1:]] + [end]
+    return [Part(root, tuple(group), ((cut[i], cut[i + 1]),)) for i, group in enumerate(groups)]
+
+
+class Survey:
+    """Iterate to walk a part: (listing, plan) for each folder, in `dir` order.
+
+    Afterwards `walk.complete` says whether it reached the end, `walk.unlisted`
+    which folders could not be read, and `unvisited` the rows gone with the
+    folders the walk never listed (deleted, or now ignored)."""
+
+    def __init__(self, part: Part, settings: Settings, reader: catalog.Reader | None,
+                 stop: threading.Event):
+        self.part, self.settings, self.reader = part, settings, reader
+        self.walk = Walk(part.root, part.tops, settings.kinds, settings.ignore,
+                         settings.follow_symlinks, stop, recursive=part.recursive)
+        self.unvisited: list[Gone] = []
+
+    def __iter__(self) -> Iterator[tuple[Listing, FolderPlan]]:
+        reader, settings = self.reader, self.settings
+        rows = reader.rows_in(self.part.ranges) if reader else None
+        try:
+            for listing in self.walk:
+                plan = plan_folder(
+                    listing.files, rows.take(listing.text) if rows else {},
+                    smart=settings.smart, tags=settings.tags,
+                    whole_row=reader.known if reader else _none,
+                    by_inode=self._twin if reader else _none,
+                    unknown_paths=[p.path for p in listing.problems])
+                yield listing, plan
+            if self.walk.complete and rows:
+                self.unvisited = outside(rows.finish(), self.walk.unlisted)
+        finally:
+            if rows:
+                rows.close()
+
+    def _twin(self, seen: Seen):
+        return self.reader.row_by_inode(seen.device, seen.inode)
+
+
+def outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:
+    """Gone rows, except those in or below a folder that could not be listed."""
+    unknown = tuple(db_text(p.path)[0] for p in unlisted)
+    below = tuple(text.rstrip("/") + "/" for text in unknown)
+    return [Gone(row.id, row.path) for row in rows
+            if row.dir not in unknown and not row.dir.startswith(below)]
+
+
+def _none(*args: object) -> None:
+    return None
+
+
+class Surveyed(NamedTuple):
+    """All a worker found in one part, in one answer."""
+
+    tally: Tally
+    problems: list[Problem]
+    known: list[Hashed]
+    retag: list[Hashed]
+    to_hash: list[ToHash]
+    gone: list[Gone]
+    unlisted: list[Problem]
+    complete: bool
+
+
+def survey_part(job: tuple[Part, Settings]) -> Surveyed:
+    """The worker's stage: survey one part with a read connection of its own."""
+    part, settings = job
+    conn = catalog.connect(Path(settings.db_path), readonly=True) if settings.db_path else None
+    try:
+        survey = Survey(part, settings, catalog.Reader(conn) if conn else None, threading.Event())
+        found = unchanged = skipped = 0
+        problems, known, retag, to_hash, gone = [], [], [], [], []
+        for listing, plan in survey:
+            found += len(listing.files)
+            unchanged += plan.unchanged
+            skipped += listing.skipped
+            problems += listing.problems
+            known += plan.known
+            retag += plan.retag
+            to_hash += plan.to_hash
+            gone += plan.gone
+        return Surveyed(Tally(found, unchanged, skipped), problems, known, retag, to_hash,
+                        gone + survey.unvisited, survey.walk.unlisted, survey.walk.complete)
+    finally:
+        if conn is not None:
+            conn.close()
