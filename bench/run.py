@@ -9,7 +9,10 @@ every side first (warm page cache), then the sides in turn, A B A B, so drift
 on a shared machine hits both alike. Medians are reported with [min-max].
 
 Scenarios, for a music library (`--files N`, made by make_library.py):
-  full scan          fresh catalogue each run: parallel (ours) vs --sequential
+  full scan          fresh catalogue each run: parallel (ours) vs --sequential,
+                     and with metadata on vs off (metadata.enabled = false)
+  metadata stage     the tags of every track read through the worker pool alone
+                     (bench/metadata_stage.py): N workers vs 1
   no-change rescan   populated catalogue vs `find ROOT -type f -printf ...` (the
                      floor for "did anything change?"); bytes read must be 0
   rescan 1% changed  a new 1% of the tracks retagged before each run vs the
@@ -51,6 +54,7 @@ CHANGED_FRACTION = 0.01
 # Scenario names that the targets refer to.
 FULL, NO_CHANGE, LARGE_FULL = ("full scan: parallel vs --sequential", "no-change rescan vs find",
                                "hash-bound full scan: parallel vs --sequential")
+METADATA_ON, METADATA_STAGE = ("full scan: metadata on vs off", "metadata stage: N workers vs 1")
 
 
 # --- one measured process
@@ -159,9 +163,10 @@ class Bench:
     def db(self, name: str) -> Path:
         return self.workdir / "db" / name / "catalogue.db"
 
-    def scan(self, name: str, root: Path, db: Path, *extra: str, prepare=None) -> Side:
+    def scan(self, name: str, root: Path, db: Path, *extra: str, prepare=None,
+             env: dict[str, str] | None = None) -> Side:
         return Side(name, [self.indexer, "scan", str(root), "--db", str(db), "--json", *extra],
-                    self.env, prepare or (lambda i: None))
+                    {**self.env, **(env or {})}, prepare or (lambda i: None))
 
     def reference(self, name: str, cmd: list[str], *, files: int | None = None,
                   bytes_read: int | None = None) -> Side:
@@ -226,6 +231,7 @@ class Retagger:
 
 def music_rows(bench: Bench, root: Path, facts: dict, seed: int) -> list[Row]:
     rows = full_scan_rows(bench, root)
+    rows += metadata_stage_rows(bench, root, facts)
     db = bench.db("rescan")
     remove_db(db)
     bench.scan("populate", root, db).run(0)  # set-up, not a result
@@ -236,14 +242,29 @@ def music_rows(bench: Bench, root: Path, facts: dict, seed: int) -> list[Row]:
 
 
 def full_scan_rows(bench: Bench, root: Path) -> list[Row]:
-    print("full scan: parallel vs sequential", file=sys.stderr)
-    par_db, seq_db = bench.db("full-parallel"), bench.db("full-sequential")
-    par = bench.scan("full scan, parallel", root, par_db, prepare=fresh_db(par_db))
-    seq = bench.scan("full scan, sequential", root, seq_db, "--sequential", prepare=fresh_db(seq_db))
-    run_interleaved([par, seq], bench.runs)
-    remove_db(par_db)
-    remove_db(seq_db)
-    return [Row(FULL, par, seq, "seq/par", False)]
+    print("full scan: parallel vs sequential vs metadata off", file=sys.stderr)
+    dbs = [bench.db(name) for name in ("full-parallel", "full-sequential", "full-no-metadata")]
+    par = bench.scan("full scan, parallel", root, dbs[0], prepare=fresh_db(dbs[0]))
+    seq = bench.scan("full scan, sequential", root, dbs[1], "--sequential",
+                     prepare=fresh_db(dbs[1]))
+    bare = bench.scan("full scan, metadata off", root, dbs[2], prepare=fresh_db(dbs[2]),
+                      env={"INDEXER_METADATA_ENABLED": "false"})
+    run_interleaved([par, seq, bare], bench.runs)
+    for db in dbs:
+        remove_db(db)
+    return [Row(FULL, par, seq, "seq/par", False),
+            Row(METADATA_ON, par, bare, "on/off", True)]
+
+
+def metadata_stage_rows(bench: Bench, root: Path, facts: dict) -> list[Row]:
+    workers = os.cpu_count() or 1
+    print(f"metadata stage: {workers} workers vs 1", file=sys.stderr)
+    stage = [sys.executable, str(REPO / "bench" / "metadata_stage.py"), str(root), "--workers"]
+    many = bench.reference(f"metadata stage, {workers} workers", [*stage, str(workers)],
+                           files=facts["tracks"])
+    one = bench.reference("metadata stage, 1 worker", [*stage, "1"], files=facts["tracks"])
+    run_interleaved([many, one], bench.runs)
+    return [Row(METADATA_STAGE, many, one, "1/N", False)]
 
 
 def no_change_rows(bench: Bench, root: Path, db: Path, facts: dict) -> list[Row]:
@@ -364,6 +385,13 @@ def targets(rows: list[Row]) -> list[str]:
             files = row.ours.samples[0].summary["files_found"]
             found.append(f"peak RSS of a full scan of {files:,} files under 150 MB (143 MiB): "
                          f"{rss:.1f} MiB -> {'met' if rss * MIB < 150e6 else 'MISSED'}")
+        elif row.scenario == METADATA_STAGE:
+            found.append(f"metadata stage with N workers >= 1.7x faster than with 1: {r:.3f}x "
+                         f"-> {'met' if r >= 1.7 else 'MISSED'}")
+        elif row.scenario == METADATA_ON:
+            rate = statistics.median(s.summary["files_per_s"] for s in row.ours.samples)
+            found.append(f"full scan with metadata >= 4,000 files/s: {rate:,.0f} files/s "
+                         f"-> {'met' if rate >= 4000 else 'MISSED'}")
         elif row.scenario == LARGE_FULL:
             found.append(f"hash-bound full scan parallel >= 1.5x faster than sequential: {r:.3f}x "
                          f"-> {'met' if r >= 1.5 else 'MISSED'}")
