@@ -261,8 +261,8 @@ def metadata_stage_rows(bench: Bench, root: Path, facts: dict) -> list[Row]:
     print(f"metadata stage: {workers} workers vs 1", file=sys.stderr)
     stage = [sys.executable, str(REPO / "bench" / "metadata_stage.py"), str(root), "--workers"]
     many = bench.reference(f"metadata stage, {workers} workers", [*stage, str(workers)],
-                           files=facts["tracks"])
-    one = bench.reference("metadata stage, 1 worker", [*stage, "1"], files=facts["tracks"])
+                           files=facts["params"]["tracks"])
+    one = bench.reference("metadata stage, 1 worker", [*stage, "1"], files=facts["params"]["tracks"])
     run_interleaved([many, one], bench.runs)
     return [Row(METADATA_STAGE, many, one, "1/N", False)]
 

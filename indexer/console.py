@@ -33,7 +33,17 @@ def progress_line(p: Progress) -> str:
     total = f"{c.files_found:,}" + ("" if p.walk_done else "+")
     eta = f", about {p.eta:,.0f} s left" if p.eta is not None else ""
     return (f"scan: {c.files_processed:,} of {total} files ({p.percent:.1f}%), "
-            f"{human_bytes(c.bytes_processed)} read, {p.rate:,.0f} files/s{eta}")
+            f"{human_bytes(c.bytes_processed)} read, {p.rate:,.0f} files/s{eta}{tags_part(p)}")
+
+
+def tags_part(p: Progress) -> str:
+    """Tag reading runs beside hashing: its own count, once there is any."""
+    c = p.counters
+    if not (c.metadata_queued or c.metadata_copied):
+        return ""
+    done = c.metadata_extracted + c.metadata_failed
+    failed = f", {c.metadata_failed:,} failed" if c.metadata_failed else ""
+    return f"; tags {done:,} of {c.metadata_queued:,} read{failed}"
 
 
 class PlainProgress:
@@ -80,7 +90,7 @@ class BarProgress:
         found = f"{c.files_found:,}" + ("" if p.walk_done else "+")
         eta = f" · ETA {p.eta:,.0f} s" if p.eta is not None else ""
         detail = (f"{c.files_processed:,}/{found} files · {human_bytes(c.bytes_processed)} · "
-                  f"{p.rate:,.0f} files/s{eta}")
+                  f"{p.rate:,.0f} files/s{eta}{tags_part(p)}")
         self._bar.update(self._task, total=max(c.files_found, 1), completed=c.files_processed,
                          detail=detail)
 
@@ -99,6 +109,9 @@ def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdo
     out.write("  " + ", ".join(f"{name} {s[name]:,}" for name in (
         "added", "modified", "moved", "missing", "restored", "unchanged", "skipped", "errors"))
         + "\n")
+    if s["metadata_queued"] or s["metadata_copied"]:
+        out.write(f"  tags: {s['metadata_extracted']:,} read, {s['metadata_copied']:,} copied "
+                  f"from identical files, {s['metadata_failed']:,} failed\n")
     for root, warnings in s["warnings"].items():
         for warning in warnings:
             out.write(f"  warning: {printable(warning)}\n")

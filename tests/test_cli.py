@@ -165,3 +165,33 @@ def test_a_rescan_of_an_unchanged_library_opens_no_file(tmp_path):
         observer.join()
     assert [p for p in opens.paths if p != str(marker)] == []
     assert summary["unchanged"] == 24 and summary["bytes_processed"] == 0
+
+
+def test_search_finds_by_artist_and_by_title_with_field_and_year_filters(library, tmp_path):
+    env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "l.db"))
+    indexer("scan", library, env=env, check=True)
+
+    by_artist = indexer("search", "artist:Artist_B", "--json", env=env, check=True).stdout
+    by_title = indexer("search", "Tone_Opus", env=env, check=True).stdout
+    by_year = indexer("search", "year:2001", "album:Album_Four", "--json", env=env,
+                      check=True).stdout
+
+    assert sorted(json.loads(line)["title"] for line in by_artist.splitlines()) == [
+        "Tone_FLAC", "Tone_FLAC", "Tone_Vorbis"]  # the library has tone.flac twice
+    assert by_title.count("\n") == 1 and "Artist_C - Album_Three - 05 Tone_Opus" in by_title
+    assert sorted(json.loads(line)["title"] for line in by_year.splitlines()) == [
+        "Tone_AIFF", "Tone_WAV"]
+    bad = indexer("search", "year:sixties", env=env)
+    assert bad.returncode == 2 and "year:sixties" in bad.stderr
+
+
+def test_ls_errors_lists_files_whose_tags_could_not_be_read_with_the_reason(library, tmp_path):
+    (library / "Artist 0" / "broken.flac").write_text("not a FLAC file\n")
+    env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "l.db"))
+    summary = json.loads(indexer("scan", library, "--json", env=env, check=True).stdout)
+
+    listed = indexer("ls", "--errors", env=env, check=True).stdout.splitlines()
+
+    assert summary["metadata_failed"] == 1 and summary["status"] == "completed"
+    assert len(listed) == 1 and "broken.flac" in listed[0]
+    assert "[tags: FLACNoHeaderError:" in listed[0]

@@ -651,3 +651,20 @@ def test_tags_are_read_when_a_script_without_a_main_guard_scans(tmp_path, db):
     assert run.returncode == 0, run.stderr
     row = media(db)["tone.flac"]
     assert (row["title"], row["error"]) == ("Tone_FLAC", None)
+
+
+def test_thumbnails_of_each_distinct_image_are_made_once_in_the_configured_sizes(tmp_path, db):
+    from PIL import Image
+    album = tmp_path / "music" / "Album"
+    put(album, "art.flac", "01.flac")
+    put(album, "art.mp3", "02.mp3")  # the same cover embedded again
+    config = tmp_path / "thumbs.toml"
+    config.write_text("[metadata]\nthumbnails = [16, 32]\n")
+    Manager(db_path=db, roots=[str(tmp_path / "music")], config_file=str(config), env={}).scan()
+
+    thumbnails = sorted(p.relative_to(db.parent / "artwork" / "thumbnails")
+                        for p in (db.parent / "artwork" / "thumbnails").rglob("*.jpg"))
+    cover = digest((DATA / "cover.jpg").read_bytes())
+    assert [str(p) for p in thumbnails] == [f"16/{cover[:2]}/{cover}.jpg", f"32/{cover[:2]}/{cover}.jpg"]
+    with Image.open(db.parent / "artwork" / "thumbnails" / thumbnails[0]) as image:
+        assert image.size == (16, 16) and image.format == "JPEG"
