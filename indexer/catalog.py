@@ -68,7 +68,8 @@ def _quote_uri(path: Path) -> str:
 
 
 class WriterLock:
-    """An exclusive `flock` on `<db>.lock`, holding the pid of its owner."""
+    """An exclusive `flock` on `<db>.lock`, holding the pid of its owner and, for a
+    running service, the path of its control socket (see control.py)."""
 
     def __init__(self, db_path: Path):
         self.path = db_path.with_name(db_path.name + ".lock")
@@ -80,7 +81,7 @@ class WriterLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            owner = os.pread(fd, 32, 0).decode(errors="replace").split("\n")[0].strip() or "unknown"
             os.close(fd)
             raise CatalogBusy(
                 f"the catalogue {self.path.with_suffix('')} is being written by another indexer "
@@ -90,6 +91,12 @@ class WriterLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
+    def announce(self, control_socket: Path) -> None:
+        """Say where the service that holds the lock takes requests."""
+        text = f"{os.getpid()}\n{control_socket}\n".encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, text, 0)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -97,9 +104,10 @@ class WriterLock:
 
 
 @contextmanager
-def open_for_writing(path: Path, synchronous: str = "full") -> Iterator[sqlite3.Connection]:
+def open_for_writing(path: Path, synchronous: str = "full",
+                     lock: WriterLock | None = None) -> Iterator[sqlite3.Connection]:
     """Lock, migrate and tidy the catalogue; yields the connection the writer will own."""
-    lock = WriterLock(path)
+    lock = lock or WriterLock(path)
     lock.acquire()
     try:
         conn = connect(path, synchronous=synchronous)

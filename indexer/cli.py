@@ -120,7 +120,8 @@ def status(as_json: JsonOption = False, config_file: ConfigOption = None, db: Db
     from . import catalog
     cfg = _load(config_file, db)
     conn = _read_conn(cfg)
-    report = {"catalogue": str(cfg.database.path), **catalog.status_report(conn)}
+    report = {"catalogue": str(cfg.database.path), **catalog.status_report(conn),
+              "service": _service_status(cfg)}
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
@@ -204,6 +205,78 @@ def show_config(as_json: JsonOption = False, config_file: ConfigOption = None,
     print_config(cfg, as_json)
 
 
+@app.command()
+@_errors_to_exit_codes
+def run(
+    roots: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[ROOT]...", help="Folders to watch (default: library.roots).")] = None,
+    config_file: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Run the service: reconcile the catalogue, then watch the roots and apply changes.
+
+    Example: indexer run ~/Music   (as a systemd service: see systemd/indexer.service)
+    """
+    def load():
+        return _load(config_file, db, **{"library.roots": roots or None})
+    cfg = load()
+    if not cfg.library.roots:
+        _fail(EXIT_USAGE, "library.roots: no folder to watch; give one or set it in the config")
+    _setup_logging(getattr(logging, cfg.service.log_level.upper()))
+    from .daemon import Service
+    service = Service(cfg, reload=load)
+    signal.signal(signal.SIGTERM, lambda signum, frame: service.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: service.stop())
+    signal.signal(signal.SIGHUP, lambda signum, frame: service.reload())
+    raise typer.Exit(service.run())
+
+
+@app.command()
+@_errors_to_exit_codes
+def rescan(
+    roots: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[ROOT]...", help="Roots to reconcile (default: all).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Read and hash every file again.")] = False,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Ask the running service to reconcile now, and show its progress until it ends.
+    With no service running, scan here instead.
+
+    Example: indexer rescan ~/Music --full
+    """
+    from . import catalog, control
+    cfg = _load(config_file, db, **{"library.roots": roots or None})
+    address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
+    if address is None:
+        log.info("no service runs for %s: scanning here", cfg.database.path)
+        return scan(roots=roots, rehash=full, as_json=as_json, config_file=config_file, db=db)
+    from .console import print_summary, service_progress
+    message = {"cmd": "rescan", "roots": [os.path.abspath(r) for r in roots or []], "full": full}
+    try:
+        with service_progress() as show:
+            for answer in control.request(address, message):
+                if answer["event"] == "progress":
+                    show(answer)
+                elif answer["event"] == "done":
+                    break
+    except control.ControlError as error:
+        _fail(EXIT_FATAL, f"the service did not take the request: {error}")
+    for summary in answer.get("jobs", []):
+        print_summary(summary, as_json)
+
+
+def _service_status(cfg) -> dict | None:
+    """What the running service says of itself, or None when none runs."""
+    from . import catalog, control
+    address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
+    if address is None:
+        return None
+    try:
+        return next(control.request(address, {"cmd": "status"}, timeout=5))["service"]
+    except (control.ControlError, StopIteration, OSError) as error:
+        return {"error": str(error)}
+
+
 class _cancel_on_signals:
     """SIGINT and SIGTERM both ask the scan to stop; a second one stops at once."""
 
@@ -231,6 +304,18 @@ class _Formatter(logging.Formatter):
         return f"indexer: {record.levelname.lower()}: {record.getMessage()}"
 
 
+class _JournalFormatter(logging.Formatter):
+    """For journald (stderr is the journal when $JOURNAL_STREAM is set): the syslog
+    priority as a <N> prefix, which journald turns into the entry's level, and no
+    timestamp or name, which it adds itself."""
+
+    PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{self.PRIORITY.get(record.levelno, 6)}>{record.getMessage()}"
+
+
 class _CurrentStderr:
     """Writes to whatever `sys.stderr` is now: a live progress bar redirects it, so log
     lines print above the bar instead of through it."""
@@ -244,7 +329,7 @@ class _CurrentStderr:
 
 def _setup_logging(level: int) -> None:
     handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(_JournalFormatter() if os.environ.get("JOURNAL_STREAM") else _Formatter())
     root = logging.getLogger("indexer")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -110,6 +110,35 @@ def _sizes(value: Any) -> tuple[int, ...]:
     return sizes
 
 
+def _cron(value: Any) -> str:
+    fields = value.split() if isinstance(value, str) else []
+    allowed = set("0123456789*/,-abcdefghijklmnopqrstuvwxyz")
+    if len(fields) != 5 or not all(set(f.lower()) <= allowed for f in fields):
+        raise ValueError('must be five crontab fields: minute hour day month weekday, '
+                         'e.g. "0 4 * * *"')
+    return value
+
+
+def _interval(value: Any) -> str:
+    if value in ("", None):
+        return ""
+    if interval_seconds(str(value)) is None:
+        raise ValueError('must be a duration like "6h", "90m", "45s" or a number of seconds')
+    return str(value)
+
+
+def interval_seconds(text: str) -> float | None:
+    """ "6h" -> 21600.0; "90m" -> 5400.0; "3600" -> 3600.0; "" or nonsense -> None."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        return None
+    return seconds if 1 <= seconds < float("inf") else None
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -168,6 +197,24 @@ KEYS: tuple[Key, ...] = (
         "keep embedded and folder cover images in the artwork cache next to the catalogue"),
     Key("metadata", "thumbnails", [], _sizes,
         "thumbnail sizes in pixels made once per image, e.g. [300, 600]; needs Pillow"),
+    Key("watch", "debounce_ms", 1000, _int_at_least(0, 3_600_000),
+        "a folder is scanned once it has had no event for this long"),
+    Key("watch", "max_wait_ms", 10_000, _int_at_least(0, 3_600_000),
+        "and at the latest this long after its first event, however busy"),
+    Key("watch", "settle_seconds", 5, _number_at_least(0),
+        "a file is indexed only once it has not been written to for this long (copies)"),
+    Key("watch", "backend", "auto", _choice("auto", "inotify", "polling"),
+        'how changes are noticed: "auto" = inotify, or polling on NFS, SMB and FUSE mounts'),
+    Key("watch", "poll_interval_s", 300, _number_at_least(0.1),
+        "with polling (and for a root that went offline), seconds between checks"),
+    Key("reconcile", "cron", "0 4 * * *", _cron,
+        "when the daemon rescans every root to catch what watching missed (crontab form)"),
+    Key("reconcile", "interval", "", _interval,
+        'instead of cron: every so long, e.g. "6h", "90m", "3600" (seconds); "" = use cron'),
+    Key("service", "low_priority", True, _bool,
+        "scan at low CPU and I/O priority (nice 10, best-effort 7) so playback never stutters"),
+    Key("service", "log_level", "info", _choice("debug", "info", "warning", "error"),
+        "what the service logs"),
 )
 KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
 
@@ -215,11 +262,30 @@ class MetadataConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    debounce_s: float
+    max_wait_s: float
+    settle_s: float
+    backend: str
+    poll_interval_s: float
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    reconcile_cron: str
+    reconcile_interval_s: float | None
+    low_priority: bool
+    log_level: str
+
+
+@dataclass(frozen=True)
 class Config:
     library: LibraryConfig
     database: DatabaseConfig
     scan: ScanConfig
     metadata: MetadataConfig
+    watch: WatchConfig
+    service: ServiceConfig
     file: Path | None = None
     # dotted key -> where its value came from ("default", "profile aggressive", ...)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -364,6 +430,19 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             timeout_s=values["metadata.timeout_s"],
             artwork=values["metadata.artwork"],
             thumbnails=values["metadata.thumbnails"],
+        ),
+        watch=WatchConfig(
+            debounce_s=values["watch.debounce_ms"] / 1000,
+            max_wait_s=values["watch.max_wait_ms"] / 1000,
+            settle_s=values["watch.settle_seconds"],
+            backend=values["watch.backend"],
+            poll_interval_s=values["watch.poll_interval_s"],
+        ),
+        service=ServiceConfig(
+            reconcile_cron=values["reconcile.cron"],
+            reconcile_interval_s=interval_seconds(values["reconcile.interval"] or ""),
+            low_priority=values["service.low_priority"],
+            log_level=values["service.log_level"],
         ),
         file=path,
         sources=sources,

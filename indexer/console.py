@@ -95,6 +95,38 @@ class BarProgress:
                          detail=detail)
 
 
+class ServiceProgress:
+    """Progress lines of a scan that the service runs, as `indexer rescan` receives them."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.tty = stream, stream.isatty()
+        self._last = 0.0
+
+    def __enter__(self) -> "ServiceProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+    def __call__(self, p: dict) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self._last < PLAIN_EVERY_S:
+            return
+        self._last = now
+        total = f"{p['files_found']:,}" + ("" if p["walk_done"] else "+")
+        line = f"job #{p['job_id']}: {p['files_processed']:,} of {total} files ({p['percent']:.1f}%)"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        else:
+            log.info("%s", line)
+
+
+def service_progress(stream: TextIO = sys.stderr) -> ServiceProgress:
+    return ServiceProgress(stream)
+
+
 def scan_progress(stream: TextIO = sys.stderr):
     return BarProgress(stream) if stream.isatty() else PlainProgress()
 
@@ -175,6 +207,21 @@ def print_tracks(rows, as_json: bool, out: TextIO = sys.stdout) -> None:
 
 def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     out.write(f"catalogue {printable(report['catalogue'])} (schema {report['schema_version']})\n")
+    service = report.get("service")
+    if service is None:
+        out.write("service: not running\n")
+    elif "error" in service:
+        out.write(f"service: not answering ({printable(service['error'])})\n")
+    else:
+        out.write(f"service: running, pid {service['pid']}; {service['queued']} requests queued, "
+                  f"{service['pending_places']} places waiting; last reconcile "
+                  f"{service['last_reconcile'] or 'not yet'}\n")
+        for root, state in service["roots"].items():
+            out.write(f"  {state:<8} {printable(root)}\n")
+        if service["current"]:
+            c = service["current"]
+            out.write(f"  now: job #{c['job_id']}, {c['files_processed']:,} of "
+                      f"{c['files_found']:,} files ({c['percent']:.0f}%)\n")
     files = report["files"]
     if files:
         out.write("files:\n")

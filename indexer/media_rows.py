@@ -11,15 +11,8 @@ from __future__ import annotations
 import sqlite3
 
 from .artwork import ArtRef, cache_path
-from .records import CopyTags, Tags
+from .records import MEDIA_COLUMNS, CopyTags, Tags
 
-MEDIA_COLUMNS = (
-    "title", "artist", "artists", "album", "album_artist", "track_no", "track_total", "disc_no",
-    "disc_total", "year", "date", "genre", "composer", "compilation", "comment",
-    "mb_recording_id", "mb_release_id", "mb_artist_id", "mb_release_group_id",
-    "rg_track_gain", "rg_track_peak", "rg_album_gain", "rg_album_peak",
-    "duration", "bitrate", "sample_rate", "bit_depth", "channels", "codec", "has_embedded_art",
-)
 _ALL = ("content_hash", *MEDIA_COLUMNS, "tags", "extracted_at", "error")
 _UPSERT_MEDIA = (
     f"INSERT INTO media (file_id, {', '.join(_ALL)}) "
@@ -49,7 +42,7 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
         if tags.art:
             _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
     else:
-        values = {c: tags.columns.get(c) for c in MEDIA_COLUMNS}
+        values = tags.columns or dict.fromkeys(MEDIA_COLUMNS)
         values["has_embedded_art"] = values["has_embedded_art"] or 0
         conn.execute(_UPSERT_MEDIA, {**values, "file_id": file_id, "content_hash": tags.hash,
                                      "tags": tags.tags_json, "extracted_at": now,

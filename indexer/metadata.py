@@ -22,7 +22,7 @@ from typing import Any
 import mutagen
 
 from . import artwork, riff
-from .records import TagJob, Tags
+from .records import MEDIA_COLUMNS, TagJob, Tags
 
 MAX_DURATION_S = 30 * 24 * 3600  # longer is garbage, not an audiobook
 
@@ -88,7 +88,7 @@ def read_tags(job: TagJob) -> Tags:
         art = tuple(_store(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
         columns = {**tag_columns(flat), **stream_columns(parsed),
                    "has_embedded_art": int(bool(pictures))}
-        return Tags(job.text, job.hash, columns,
+        return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                     json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
         return failed(job, f"{type(error).__name__}: {error}"[:500])

@@ -147,20 +147,35 @@ class TagJob(NamedTuple):
     thumbnails: tuple[int, ...] = ()
 
 
+MEDIA_COLUMNS = (
+    "title", "artist", "artists", "album", "album_artist", "track_no", "track_total", "disc_no",
+    "disc_total", "year", "date", "genre", "composer", "compilation", "comment",
+    "mb_recording_id", "mb_release_id", "mb_artist_id", "mb_release_group_id",
+    "rg_track_gain", "rg_track_peak", "rg_album_gain", "rg_album_peak",
+    "duration", "bitrate", "sample_rate", "bit_depth", "channels", "codec", "has_embedded_art",
+)
+
+
 class Tags(NamedTuple):
     """What reading a file's tags gave: catalogue columns, every tag as JSON, pictures.
 
-    `error` is set (and `columns` empty) when the file could not be parsed.
+    `values` are the `media` columns in `MEDIA_COLUMNS` order: a tuple, not a dict,
+    because a result crosses a pipe from its worker, and the names made it twice
+    the size. `error` is set (and `values` empty) when the file could not be parsed.
     """
 
     text: str
     hash: str
-    columns: dict = {}
+    values: tuple = ()
     tags_json: str | None = None
     art: tuple = ()
     error: str | None = None
     cover: bool = False  # the result for a folder image: artwork only, no media row
     final: bool = True  # False when its worker died: no verdict, read it again next scan
+
+    @property
+    def columns(self) -> dict:
+        return dict(zip(MEDIA_COLUMNS, self.values)) if self.values else {}
 
 
 class CopyTags(NamedTuple):

@@ -27,8 +27,9 @@ from .paths import db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
 from .records import Counters, Gone, Hashed, Problem, Progress, Tally, ToHash, Unstable
 from .tagging import Tagging
-from .survey import Part, Settings as SurveySettings, Survey, Surveyed, only, split, whole
-from .walk import RootUnusable, check_root
+from .survey import (Part, Settings as SurveySettings, Survey, Surveyed, merged, only, split,
+                     whole)
+from .walk import RootUnusable, check_root, is_empty_dir
 from .writer import Writer, WriterFailed
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class ScanResult:
     roots: tuple[str, ...]
     warnings: dict[str, list[str]] = field(default_factory=dict)
     message: str | None = None
+    unsettled: frozenset[str] = frozenset()  # folders with files still being written
 
     def summary(self) -> dict:
         """The `indexer scan --json` object (documented in the README)."""
@@ -84,10 +86,19 @@ class Scan:
                  library: LibraryConfig, settings: ScanConfig, *, roots: list[str] | None = None,
                  metadata: MetadataConfig | None = None, db_path: Path | None = None,
                  rehash: bool = False, stop: threading.Event | None = None,
-                 on_progress: Callable[[Progress], None] | None = None):
+                 on_progress: Callable[[Progress], None] | None = None,
+                 parts: dict[str, list[Part]] | None = None, settle_s: float = 0.0,
+                 kind: str | None = None):
+        """`parts`: scan only these parts of these roots (the daemon's folder scans)
+        instead of whole roots; `settle_s`: leave files written to in the last
+        `settle_s` seconds for later (see `unsettled` in the result)."""
         self.library, self.settings, self.rehash = library, settings, rehash
         self.metadata, self.db_path = metadata, db_path
-        self.roots = nest_free(list(roots if roots is not None else library.roots))
+        self.parts = {root: merged(found) for root, found in (parts or {}).items()}
+        self.settle_s, self.kind = settle_s, kind
+        chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
+        self.roots = nest_free(chosen)
+        self.unsettled: set[str] = set()
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)
         self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
@@ -101,7 +112,7 @@ class Scan:
     def run(self) -> ScanResult:
         started = time.monotonic()
         catalogue_empty = self.reader.is_empty()
-        kind = "full" if catalogue_empty or self.rehash else "incremental"
+        kind = self.kind or ("full" if catalogue_empty or self.rehash else "incremental")
         mode = "parallel" if self.settings.parallel else "sequential"
         job_id = self.writer.start_job(kind, mode, self.roots)
         self.writer.moves_possible = not catalogue_empty
@@ -113,7 +124,7 @@ class Scan:
             status, message = "failed", str(error)
             self._record_failure(message)
         return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
-                          tuple(self.roots), self.warnings, message)
+                          tuple(self.roots), self.warnings, message, frozenset(self.unsettled))
 
     def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
         usable = [root for root in self.roots if self._healthy(root)]
@@ -183,13 +194,17 @@ class Scan:
 
     def _survey_root(self, root: str, pool, put_all, catalogue_empty: bool) -> bool:
         """Walk one root and plan every folder; True if the walk reached its end."""
+        settled = time.time_ns() - int(self.settle_s * 1e9) if self.settle_s else 0
         settings = SurveySettings(
             self.library.kinds, self.library.ignore, self.library.follow_symlinks,
             smart=self.settings.smart_hash and not self.rehash, tags=self._tagging is not None,
-            db_path=None if catalogue_empty else str(self.db_path))
+            db_path=None if catalogue_empty else str(self.db_path), settled_before_ns=settled)
         self._found[root], self._gone[root] = 0, []
         outbox = _Outbox(put_all, self._offer_tags)
         try:
+            if root in self.parts:
+                return all([self._survey_here(part, settings, pool, outbox)
+                            for part in self.parts[root]])
             if self._worth_workers(root, settings):
                 return self._survey_in_workers(root, settings, pool, outbox)
             return self._survey_here(whole(root), settings, pool, outbox)
@@ -212,6 +227,7 @@ class Scan:
                        pool, outbox)
         outbox.add(*survey.walk.unlisted)
         self._gone[part.root] += survey.unvisited
+        self.unsettled |= survey.unsettled
         return survey.walk.complete
 
     def _survey_in_workers(self, root: str, settings: SurveySettings, pool, outbox) -> bool:
@@ -280,7 +296,12 @@ class Scan:
         gone = self._gone.pop(root, [])
         if not complete:
             return
-        if self._found.get(root, 0) == 0:
+        if root in self.parts:  # a partial scan: the root itself must look mounted
+            if gone and is_empty_dir(root):
+                self._warn(root, f"root {printable(root)} is empty: nothing marked missing "
+                           "(not mounted?)")
+                return
+        elif self._found.get(root, 0) == 0:
             present = self.reader.present_count_under(db_text(root)[0])
             if present:
                 self._warn(root, f"root {printable(root)} has no media files but the catalogue "

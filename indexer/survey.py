@@ -39,6 +39,9 @@ class Settings(NamedTuple):
     smart: bool
     tags: bool
     db_path: str | None  # None: the catalogue is empty, nothing to compare with
+    # Files written to after this time (ns; max of mtime and ctime) are left for
+    # later, neither indexed nor called gone: a copy may still be running. 0: none.
+    settled_before_ns: int = 0
 
 
 only = catalog.only
@@ -46,8 +49,45 @@ only = catalog.only
 
 def whole(root: str) -> Part:
     """A root as one part: its folder and every folder below."""
-    text = db_text(root)[0]
-    return Part(root, (root,), (catalog.only(text), catalog.below(text)))
+    return tree(root, root)
+
+
+def tree(root: str, folder: str) -> Part:
+    """A folder and every folder below it."""
+    text = db_text(folder)[0]
+    return Part(root, (folder,), (catalog.only(text), catalog.below(text)))
+
+
+def folder_only(root: str, folder: str) -> Part:
+    """One folder's own files, not the folders in it."""
+    return Part(root, (folder,), (catalog.only(db_text(folder)[0]),), recursive=False)
+
+
+def vanished(root: str, folder: str) -> Part:
+    """A folder that is gone from disk, with all below it: its rows, and nothing to walk."""
+    text = db_text(folder)[0]
+    return Part(root, (), (catalog.only(text), catalog.below(text)))
+
+
+def merged(parts: list[Part]) -> list[Part]:
+    """Parts without overlaps, so each file is surveyed once: a tree covers the folders
+    and trees below it, and a folder that is walked wins over the same folder vanished."""
+    trees = [p for p in parts if p.recursive and p.tops]
+    def covered(part: Part) -> bool:
+        return any(part is not t and _within(part, t) for t in trees)
+    kept = [p for p in dict.fromkeys(parts) if not covered(p)]
+    walked = {top for p in kept for top in p.tops}
+    return [p for p in kept if p.tops or not _walked_again(p, walked)]
+
+
+def _within(part: Part, tree_part: Part) -> bool:
+    top = tree_part.tops[0]
+    place = part.tops[0] if part.tops else part.ranges[0][0]
+    return place == top or place.startswith(top.rstrip("/") + "/")
+
+
+def _walked_again(part: Part, walked: set[str]) -> bool:
+    return any(db_text(top)[0] == part.ranges[0][0] for top in walked)
 
 
 def split(root: str, subfolders: list[str], parts: int) -> list[Part]:
@@ -76,18 +116,21 @@ class Survey:
         self.walk = Walk(part.root, part.tops, settings.kinds, settings.ignore,
                          settings.follow_symlinks, stop, recursive=part.recursive)
         self.unvisited: list[Gone] = []
+        self.unsettled: set[str] = set()  # folders holding files still being written
 
     def __iter__(self) -> Iterator[tuple[Listing, FolderPlan]]:
         reader, settings = self.reader, self.settings
         rows = reader.rows_in(self.part.ranges) if reader else None
         try:
             for listing in self.walk:
+                unknown = [p.path for p in listing.problems]
+                if settings.settled_before_ns:
+                    unknown += self._leave_unsettled(listing)
                 plan = plan_folder(
                     listing.files, rows.take(listing.text) if rows else {},
                     smart=settings.smart, tags=settings.tags,
                     whole_row=reader.known if reader else _none,
-                    by_inode=self._twin if reader else _none,
-                    unknown_paths=[p.path for p in listing.problems])
+                    by_inode=self._twin if reader else _none, unknown_paths=unknown)
                 yield listing, plan
             if self.walk.complete and rows:
                 self.unvisited = outside(rows.finish(), self.walk.unlisted)
@@ -97,6 +140,15 @@ class Survey:
 
     def _twin(self, seen: Seen):
         return self.reader.row_by_inode(seen.device, seen.inode)
+
+    def _leave_unsettled(self, listing: Listing) -> list[str]:
+        """Take the files written to too recently out of the listing; their paths."""
+        limit = self.settings.settled_before_ns
+        unsettled = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) > limit]
+        if unsettled:
+            listing.files = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) <= limit]
+            self.unsettled.add(listing.dir)
+        return [f.path for f in unsettled]
 
 
 def outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:

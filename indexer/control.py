@@ -1,0 +1,176 @@
+"""The control socket: how `indexer rescan` and `indexer status` talk to a running service.
+
+A Unix stream socket in a folder only its owner may enter (the socket itself
+is 0600 too), so no other user can ask anything. The service writes the
+socket's path under its pid in the catalogue's lock file, where clients find
+it. One request per connection: a JSON object on one line, at most 64 KiB;
+answers are JSON lines. A malformed or oversized request gets an error line,
+never a crash.
+
+    {"cmd": "status"}                              -> one line: the status
+    {"cmd": "rescan", "roots": [...], "full": false} -> progress lines, then
+                                                      {"event": "done", ...}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 64 * 1024
+COMMANDS = {"status": set(), "rescan": {"roots", "full"}}
+
+
+class ControlError(RuntimeError):
+    """A request that cannot be sent or was refused; the message says why."""
+
+
+def socket_path(runtime_dir: str | None = None) -> Path:
+    """A fresh socket path in a folder only we may enter."""
+    base = runtime_dir or os.environ.get("RUNTIME_DIRECTORY") or os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isdir(base):
+        folder = Path(tempfile.mkdtemp(prefix="indexer-", dir=base))
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="indexer-"))  # mkdtemp makes it 0700
+    return folder / "control.sock"
+
+
+def validate(raw: bytes) -> dict:
+    """The request in `raw`, checked: a known command with known, well-typed fields."""
+    if len(raw) > MAX_REQUEST:
+        raise ControlError(f"request over {MAX_REQUEST} bytes")
+    try:
+        request = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ControlError(f"not a JSON request: {error}") from None
+    if not isinstance(request, dict) or request.get("cmd") not in COMMANDS:
+        raise ControlError(f"unknown command; known: {', '.join(sorted(COMMANDS))}")
+    unknown = set(request) - {"cmd"} - COMMANDS[request["cmd"]]
+    if unknown:
+        raise ControlError(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
+    roots = request.get("roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+        raise ControlError("roots must be a list of paths")
+    if not isinstance(request.get("full", False), bool):
+        raise ControlError("full must be true or false")
+    return request
+
+
+class ControlServer:
+    """Accepts one request per connection, each in its own thread, and hands it to
+    `handle(request, send)`; `send(obj)` writes one JSON line back."""
+
+    def __init__(self, path: Path, handle: Callable[[dict, Callable[[dict], None]], None]):
+        self.path, self.handle = path, handle
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old_umask = os.umask(0o177)
+        try:
+            self._socket.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        self._socket.listen(8)
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            send = _sender(conn)
+            try:
+                conn.settimeout(10)
+                request = validate(_read_line(conn))
+                conn.settimeout(None)
+                self.handle(request, send)
+            except ControlError as error:
+                send({"event": "error", "error": str(error)})
+            except OSError:
+                pass  # the client went away
+            except Exception:  # a bug must not take the service down
+                log.exception("control request failed")
+                send({"event": "error", "error": "internal error; see the service log"})
+
+    def close(self) -> None:
+        self._socket.close()
+        for leftover in (self.path, self.path.parent):
+            try:
+                leftover.unlink() if leftover == self.path else leftover.rmdir()
+            except OSError:
+                pass
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST:
+            raise ControlError(f"request over {MAX_REQUEST} bytes")
+    return data.split(b"\n", 1)[0]
+
+
+def _sender(conn: socket.socket) -> Callable[[dict], None]:
+    lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with lock:
+            try:
+                conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+            except OSError:
+                pass  # the client stopped listening; the work goes on
+    return send
+
+
+def request(path: Path | str, message: dict, timeout: float | None = None) -> Iterator[dict]:
+    """Send one request to a service and yield its answer lines."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        conn.settimeout(5)
+        conn.connect(str(path))
+        conn.settimeout(timeout)
+        conn.sendall(json.dumps(message).encode() + b"\n")
+        with conn.makefile("rb") as lines:
+            for line in lines:
+                answer = json.loads(line)
+                if answer.get("event") == "error":
+                    raise ControlError(answer.get("error", "refused"))
+                yield answer
+    except (ConnectionRefusedError, FileNotFoundError) as error:
+        raise ControlError(f"no service answers at {path}: {error.strerror}") from None
+    finally:
+        conn.close()
+
+
+def service_socket(lock_path: Path) -> Path | None:
+    """The control socket of the service holding the catalogue's lock, if one runs."""
+    try:
+        lines = lock_path.read_text().splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        return None
+    try:
+        os.kill(int(lines[0]), 0)
+    except ProcessLookupError:
+        return None  # a stale lock file: its process is gone
+    except PermissionError:
+        pass  # alive, another user's
+    return Path(lines[1]) if lines[1] else None

@@ -1,0 +1,364 @@
+"""The service: one loop runs every scan; watchers, the scheduler and the control socket only ask.
+
+`Service.run()` holds the catalogue's writer lock for its whole life. It
+reconciles every root first (an incremental scan), then waits for requests:
+places the debouncer hands on (from inotify events), polls of roots that
+cannot be watched, the periodic reconcile (apscheduler, only here), and
+`indexer rescan` over the control socket. Requests that arrive while a scan
+runs are merged into the next one, so a storm of events is one scan, and
+two reconciles are never run at once.
+
+A root that disappears, or whose device changes under it (a disk unmounted,
+leaving the empty mount point), goes offline: nothing of it is called
+missing. It is checked every `poll_interval_s`, and reconciled when it is
+back. SIGTERM and SIGINT stop the current scan within seconds with what it
+did committed; SIGHUP reloads the configuration.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import catalog, config as config_module
+from .config import Config
+from .control import ControlServer, socket_path
+from .debounce import Debouncer
+from .notify import Notifier
+from .paths import printable
+from .records import Progress
+from .scan import Scan, ScanResult
+from .survey import Part, folder_only, tree, vanished, whole
+from .walk import RootUnusable, check_root
+from .watch import Place, Watcher
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
+
+
+@dataclass
+class Request:
+    kind: str  # "watch", "poll", "reconcile", "rescan"
+    roots: frozenset[str] = frozenset()  # whole roots
+    places: tuple[Place, ...] = ()
+    rehash: bool = False
+    replies: list[Callable[[dict], None]] = field(default_factory=list)
+
+
+class Service:
+    def __init__(self, config: Config, *, reload: Callable[[], Config] | None = None):
+        self.config = config
+        self._reload_config = reload
+        self.stop_event = threading.Event()
+        self._reload = threading.Event()
+        self._requests: queue.Queue[Request] = queue.Queue()
+        self.debouncer = Debouncer(config.watch.debounce_s, config.watch.max_wait_s)
+        self.notifier = Notifier()
+        self.roots: list[str] = list(config.library.roots)
+        self.current: dict[str, Any] | None = None  # the running job's progress
+        self.last_reconcile: str | None = None
+        self._devices: dict[str, int] = {}
+        self._polled: dict[str, float] = {}
+        self._alive = time.monotonic()
+        self.watcher: Watcher | None = None
+
+    # --- asking (any thread)
+
+    def request(self, request: Request) -> None:
+        self._requests.put(request)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def reload(self) -> None:
+        self._reload.set()
+
+    # --- the life of the service
+
+    def run(self) -> int:
+        db = self.config.database
+        lock = catalog.WriterLock(db.path)
+        with catalog.open_for_writing(db.path, db.synchronous, lock=lock) as write_conn:
+            read_conn = catalog.connect(db.path, synchronous=db.synchronous)
+            if self.config.service.low_priority:
+                lower_priority()
+            control = ControlServer(socket_path(), self._handle_control)
+            lock.announce(control.path)
+            threads, scheduler = [], None
+            try:
+                self.watcher = Watcher(self.debouncer.touch, self.config.library.ignore,
+                                       self.config.watch.backend)
+                for root in self.roots:
+                    self._arm(root)
+                scheduler = self._start_scheduler()
+                threads = [self._thread(self._pump_places, "debounce"),
+                           self._thread(self._monitor_roots, "roots"),
+                           self._thread(self._ping_watchdog, "watchdog")]
+                self.request(Request("reconcile", frozenset(self.roots)))
+                self.notifier.send(READY=1, STATUS=f"watching {len(self.roots)} roots")
+                log.info("watching %s", ", ".join(f"{printable(r)} ({self.watcher.states[r]})"
+                                                   for r in self.roots))
+                self._loop(write_conn, read_conn)
+            finally:
+                self.notifier.send(STOPPING=1)
+                self.stop_event.set()
+                if scheduler is not None:
+                    scheduler.shutdown(wait=False)
+                if self.watcher is not None:
+                    self.watcher.stop()
+                for thread in threads:
+                    thread.join(timeout=5)
+                control.close()
+                read_conn.close()
+        return 0
+
+    def _loop(self, write_conn, read_conn) -> None:
+        while not self.stop_event.is_set():
+            self._alive = time.monotonic()
+            if self._reload.is_set():
+                self._apply_reload()
+            request = self._gather()
+            if request is not None:
+                self._serve(request, write_conn, read_conn)
+
+    def _gather(self) -> Request | None:
+        """The next request, with every other one waiting merged into it."""
+        try:
+            first = self._requests.get(timeout=TICK_S)
+        except queue.Empty:
+            return None
+        merged = Request(first.kind, first.roots, first.places, first.rehash, list(first.replies))
+        while True:
+            try:
+                more = self._requests.get_nowait()
+            except queue.Empty:
+                return merged
+            rank = ("watch", "poll", "reconcile", "rescan")
+            merged.kind = max(merged.kind, more.kind, key=rank.index)
+            merged.roots |= more.roots
+            merged.places += more.places
+            merged.rehash |= more.rehash
+            merged.replies += more.replies
+
+    def _serve(self, request: Request, write_conn, read_conn) -> None:
+        roots = {r for r in request.roots if self._online(r)}
+        parts: dict[str, list[Part]] = {}
+        for place in request.places:
+            if place.root in roots or not self._online(place.root):
+                continue
+            if place.how == "root":
+                roots.add(place.root)
+            else:
+                parts.setdefault(place.root, []).append(_part(place))
+        for root in roots:
+            parts.pop(root, None)
+        results = []
+        if roots:
+            results.append(self._scan(write_conn, read_conn, request, roots=sorted(roots)))
+        if parts and not self.stop_event.is_set():
+            results.append(self._scan(write_conn, read_conn, request, parts=parts))
+        for reply in request.replies:
+            reply({"event": "done", "jobs": [r.summary() for r in results]})
+
+    def _scan(self, write_conn, read_conn, request: Request, **target: Any) -> ScanResult:
+        cfg = self.config
+        kind = "watch" if request.kind in ("watch", "poll") else request.kind
+        job = Scan(write_conn, read_conn, cfg.library, cfg.scan, metadata=cfg.metadata,
+                   db_path=cfg.database.path, rehash=request.rehash, stop=self.stop_event,
+                   on_progress=self._progress(request.replies), settle_s=cfg.watch.settle_s,
+                   kind=kind, **target)
+        result = job.run()
+        self.current = None
+        if kind in ("reconcile", "rescan") and result.status == "completed":
+            self.last_reconcile = catalog.utc_now()
+        for folder in result.unsettled:  # a copy still running: look again once it held still
+            root = next((r for r in self.roots if folder == r or folder.startswith(r + "/")), None)
+            if root:
+                self.debouncer.defer(Place(root, folder, "folder"), cfg.watch.settle_s)
+        self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
+        return result
+
+    def _progress(self, replies: list[Callable[[dict], None]]) -> Callable[[Progress], None]:
+        def show(p: Progress) -> None:
+            self._alive = time.monotonic()
+            c = p.counters
+            self.current = {"job_id": p.job_id, "files_found": c.files_found,
+                            "files_processed": c.files_processed, "percent": round(p.percent, 1),
+                            "walk_done": p.walk_done}
+            for reply in replies:
+                reply({"event": "progress", **self.current})
+            self.notifier.send(STATUS=f"job #{p.job_id}: {c.files_processed:,} of "
+                                      f"{c.files_found:,} files ({p.percent:.0f}%)")
+        return show
+
+    # --- roots: watched, polled, offline
+
+    def _arm(self, root: str) -> None:
+        if not self._usable(root):
+            self.watcher.offline(root)
+            log.warning("root %s is offline (missing, unreadable or unmounted): nothing of it is "
+                        "marked missing; checking again every %g s", printable(root),
+                        self.config.watch.poll_interval_s)
+            return
+        self._devices[root] = os.stat(root).st_dev
+        self._polled[root] = time.monotonic()
+        self.watcher.arm(root)
+
+    def _usable(self, root: str) -> bool:
+        """The root is there, readable, and on the device it was armed on: an unmounted
+        disk leaves its mount point, on another device."""
+        try:
+            check_root(root)
+            known = self._devices.get(root)
+            return known is None or os.stat(root).st_dev == known
+        except (RootUnusable, OSError):
+            return False
+
+    def _online(self, root: str) -> bool:
+        if self.watcher is None or self.watcher.states.get(root) == "offline":
+            return False
+        if self._usable(root):
+            return True
+        log.warning("root %s went offline (gone, or its disk unmounted): nothing of it is marked "
+                    "missing", printable(root))
+        self.watcher.offline(root)
+        return False
+
+    def _monitor_roots(self) -> None:
+        """Polls the roots that cannot be watched, and brings offline ones back."""
+        while not self.stop_event.wait(TICK_S):
+            interval = self.config.watch.poll_interval_s
+            for root in list(self.roots):
+                state = self.watcher.states.get(root)
+                due = time.monotonic() - self._polled.get(root, 0) >= interval
+                if state == "polling" and due:
+                    self._polled[root] = time.monotonic()
+                    self.request(Request("poll", frozenset([root])))
+                elif state == "offline" and due:
+                    self._polled[root] = time.monotonic()
+                    self._devices.pop(root, None)
+                    if self._usable(root):
+                        log.info("root %s is back: watching and reconciling it", printable(root))
+                        self._arm(root)
+                        self.request(Request("reconcile", frozenset([root])))
+                elif state == "inotify" and not self._usable(root):
+                    self._online(root)  # says so, and takes it offline
+
+    def _pump_places(self) -> None:
+        while not self.stop_event.is_set():
+            self.debouncer.wait(TICK_S)
+            places = self.debouncer.due()
+            if places:
+                self.request(Request("watch", places=tuple(places)))
+
+    # --- the scheduler, the watchdog, the control socket, reloading
+
+    def _start_scheduler(self):
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+        service = self.config.service
+        if service.reconcile_interval_s:
+            trigger = IntervalTrigger(seconds=service.reconcile_interval_s, jitter=60)
+        else:
+            trigger = CronTrigger.from_crontab(service.reconcile_cron)
+            trigger.jitter = 300  # not every server on the stroke of 4
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(lambda: self.request(Request("reconcile", frozenset(self.roots))),
+                          trigger, id="reconcile", coalesce=True, max_instances=1,
+                          misfire_grace_time=3600)
+        scheduler.start()
+        return scheduler
+
+    def _ping_watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval()
+        if interval is None:
+            return
+        while not self.stop_event.wait(interval):
+            if time.monotonic() - self._alive < 4 * interval:  # the loop is not stuck
+                self.notifier.send(WATCHDOG=1)
+
+    def _handle_control(self, message: dict, send: Callable[[dict], None]) -> None:
+        if message["cmd"] == "status":
+            send({"event": "status", **self.status()})
+            return
+        roots = frozenset(os.path.abspath(r) for r in message.get("roots") or self.roots)
+        unknown = sorted(roots - set(self.roots))
+        if unknown:
+            send({"event": "error", "error": f"not a root of this service: {', '.join(unknown)}"})
+            return
+        done = threading.Event()
+
+        def reply(answer: dict) -> None:
+            send(answer)
+            if answer["event"] == "done":
+                done.set()
+        self.request(Request("rescan", roots, rehash=message.get("full", False), replies=[reply]))
+        while not done.wait(TICK_S):  # the connection stays open until the scan ends
+            if self.stop_event.is_set():
+                send({"event": "error", "error": "the service is stopping"})
+                return
+
+    def status(self) -> dict:
+        return {"service": {"pid": os.getpid(), "roots": {r: (self.watcher.states.get(r, "?")
+                                                            if self.watcher else "?")
+                                                        for r in self.roots},
+                            "queued": self._requests.qsize(), "pending_places": len(self.debouncer),
+                            "current": self.current, "last_reconcile": self.last_reconcile}}
+
+    def _apply_reload(self) -> None:
+        self._reload.clear()
+        if self._reload_config is None:
+            return
+        try:
+            fresh = self._reload_config()
+        except config_module.ConfigError as error:
+            log.error("configuration not reloaded: %s", error)
+            return
+        added = [r for r in fresh.library.roots if r not in self.roots]
+        for root in [r for r in self.roots if r not in fresh.library.roots]:
+            self.watcher.disarm(root)
+            log.info("no longer watching %s", printable(root))
+        self.config, self.roots = fresh, list(fresh.library.roots)
+        for root in added:
+            self._arm(root)
+        if added:
+            self.request(Request("reconcile", frozenset(added)))
+        log.info("configuration reloaded")
+
+    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+
+def _part(place: Place) -> Part:
+    """What to scan for a place, as it is now: events are old news by the time a scan
+    runs (a folder written to and then moved away is gone; a deleted one may be back)."""
+    if place.how == "root":
+        return whole(place.root)
+    if not os.path.isdir(place.folder):
+        return vanished(place.root, place.folder)
+    if place.how == "folder":
+        return folder_only(place.root, place.folder)
+    return tree(place.root, place.folder)
+
+
+def lower_priority() -> None:
+    """nice 10 and the lowest best-effort I/O priority, for this process and all it starts."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    ioprio_set = {"x86_64": 251, "aarch64": 30}.get(os.uname().machine)
+    if ioprio_set is not None:
+        best_effort_lowest = (2 << 13) | 7  # IOPRIO_CLASS_BE, level 7
+        ctypes.CDLL(None, use_errno=True).syscall(ioprio_set, 1, 0, best_effort_lowest)

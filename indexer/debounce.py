@@ -1,0 +1,74 @@
+"""The debouncer: many events about a place become one scan of it, in time.
+
+Watchers only `touch` places (a folder, a folder tree, a root); nothing is
+scanned from an event directly. A place is handed on once it has been quiet
+for `quiet` seconds, or at the latest `max_wait` seconds after its first
+event, so a folder under constant change still gets its turn. A place can be
+deferred to a later time (a file still being copied: look again once it has
+held still). The clock is a parameter: tests drive it by hand.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+
+@dataclass
+class _Pending:
+    first: float
+    last: float
+    not_before: float = 0.0
+
+
+class Debouncer:
+    def __init__(self, quiet: float, max_wait: float, clock: Callable[[], float] = time.monotonic):
+        self.quiet, self.max_wait, self.clock = quiet, max(max_wait, quiet), clock
+        self._pending: dict[Hashable, _Pending] = {}
+        self._changed = threading.Condition()
+
+    def touch(self, place: Hashable) -> None:
+        """An event about `place`: (re)start its quiet window."""
+        now = self.clock()
+        with self._changed:
+            pending = self._pending.get(place)
+            if pending is None:
+                self._pending[place] = _Pending(now, now)
+            else:
+                pending.last = now
+            self._changed.notify_all()
+
+    def defer(self, place: Hashable, seconds: float) -> None:
+        """Look at `place` again in `seconds`, not before (events still count)."""
+        now = self.clock()
+        with self._changed:
+            pending = self._pending.setdefault(place, _Pending(now, now))
+            pending.not_before = max(pending.not_before, now + seconds)
+            self._changed.notify_all()
+
+    def due(self) -> list[Hashable]:
+        """The places whose time has come, removed from the pending set."""
+        now = self.clock()
+        with self._changed:
+            ready = [place for place, p in self._pending.items() if self._due_at(p) <= now]
+            for place in ready:
+                del self._pending[place]
+            return ready
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a place may be due, something is touched, or `timeout` passes."""
+        with self._changed:
+            soonest = min((self._due_at(p) for p in self._pending.values()), default=None)
+            if soonest is not None:
+                timeout = min(timeout, max(soonest - self.clock(), 0.0))
+            if timeout > 0:
+                self._changed.wait(timeout)
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._pending)
+
+    def _due_at(self, pending: _Pending) -> float:
+        return max(min(pending.last + self.quiet, pending.first + self.max_wait), pending.not_before)

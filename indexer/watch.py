@@ -1,0 +1,203 @@
+"""Watching the roots (watchdog): every event only marks a place for the debouncer.
+
+An event never starts work. A file event marks its folder (scanned without
+its subfolders); a new folder marks its whole tree (files written before its
+watch was armed are found that way); a deleted or moved-away folder marks its
+range of catalogue rows, to be called gone once the scan has seen where
+things moved. Events we cause ourselves (opening files to hash them) and
+names matching `library.ignore` (`*.part` while a download runs) are dropped.
+
+Where inotify cannot work (NFS, SMB/CIFS, FUSE mounts such as rclone or sshfs,
+found in the mount table) or `watch.backend = "polling"`, a root is polled:
+rescanned every `poll_interval_s` by the smart-hash scan, cheaply. A root
+that cannot get its inotify watches (the `fs.inotify.max_user_watches` limit)
+falls back to polling with a warning that says how to raise the limit.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import NamedTuple
+
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
+                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
+                             FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
+from watchdog.observers.inotify import InotifyObserver
+
+from .paths import printable
+from .walk import ignore_matcher
+
+log = logging.getLogger(__name__)
+
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
+                       "lustre", "davfs", "ncpfs", "sshfs")
+FIX_WATCH_LIMIT = ("raise it: `sysctl fs.inotify.max_user_watches=524288` (and the same line "
+                   "in /etc/sysctl.d/90-indexer.conf to keep it; see systemd/)")
+
+
+class Place(NamedTuple):
+    """Where to look again: `how` is "folder" (its files), "tree" (it and all below),
+    "gone" (it vanished: its rows) or "root" (the whole root)."""
+
+    root: str
+    folder: str
+    how: str
+
+
+def mount_type(path: str, mounts: str = "/proc/self/mounts") -> str:
+    """The filesystem type of the mount holding `path` (the longest mount point prefix)."""
+    best, kind = "", "unknown"
+    try:
+        with open(mounts) as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def needs_polling(path: str) -> bool:
+    kind = mount_type(path)
+    return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")
+
+
+class _Handler(FileSystemEventHandler):
+    """Turns watchdog events for one root into places for the debouncer."""
+
+    def __init__(self, root: str, touch: Callable[[Place], None], ignored: Callable[[str], object]):
+        self.root, self.touch, self.ignored = root, touch, ignored
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for place in self.places(event):
+            self.touch(place)
+
+    def places(self, event: FileSystemEvent) -> list[Place]:
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        if isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileClosedEvent,
+                              FileDeletedEvent)) or event.event_type == "attrib" \
+                and not event.is_directory:
+            return [] if self._skip(src) else [self._folder(src)]
+        if isinstance(event, FileMovedEvent):  # a temp file renamed into place counts
+            return [self._folder(p) for p in (src, dest) if not self._skip(p)]
+        if isinstance(event, DirCreatedEvent):
+            return [] if self._skip(src) else [Place(self.root, src, "tree")]
+        if isinstance(event, DirDeletedEvent):
+            return [self._gone(src)]
+        if isinstance(event, DirMovedEvent):
+            return [self._gone(src)] + ([] if self._skip(dest) else [Place(self.root, dest, "tree")])
+        return []  # opened, closed without writing (our own reads), folder modified
+
+    def _skip(self, path: str) -> bool:
+        return bool(self.ignored(os.path.basename(path))) or not _inside(path, self.root)
+
+    def _folder(self, path: str) -> Place:
+        return Place(self.root, os.path.dirname(path), "folder")
+
+    def _gone(self, path: str) -> Place:
+        if path == self.root:  # the root itself: never "everything was deleted"
+            return Place(self.root, self.root, "root")
+        return Place(self.root, path, "gone")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class Watcher:
+    """inotify watches on roots, or polling where they cannot work; `states` says which."""
+
+    def __init__(self, touch: Callable[[Place], None], ignore: tuple[str, ...], backend: str = "auto"):
+        self.touch, self.backend = touch, backend
+        self.ignored = ignore_matcher(ignore)
+        self.states: dict[str, str] = {}  # root -> "inotify", "polling", "offline"
+        self._watches: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self._observer = InotifyObserver()
+        self._observer.start()
+        _OverflowAlarm.install(self._overflowed)
+
+    def arm(self, root: str) -> str:
+        """Watch a root; returns how it is watched: "inotify" or "polling"."""
+        with self._lock:
+            self.disarm(root)
+            state = "polling" if self.backend == "polling" or (
+                self.backend == "auto" and needs_polling(root)) else self._inotify(root)
+            self.states[root] = state
+            return state
+
+    def _inotify(self, root: str) -> str:
+        try:
+            self._watches[root] = self._observer.schedule(
+                _Handler(root, self.touch, self.ignored), root, recursive=True)
+            return "inotify"
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                log.warning("cannot watch %s: the inotify watch limit is reached; polling it "
+                            "every so often instead. To watch it live, %s", printable(root),
+                            FIX_WATCH_LIMIT)
+            else:
+                log.warning("cannot watch %s (%s): polling it instead", printable(root),
+                            error.strerror or error)
+            return "polling"
+
+    def disarm(self, root: str) -> None:
+        watch = self._watches.pop(root, None)
+        if watch is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError):  # its folder is gone, and the watch with it
+                pass
+        self.states.pop(root, None)
+
+    def offline(self, root: str) -> None:
+        with self._lock:
+            self.disarm(root)
+            self.states[root] = "offline"
+
+    def stop(self) -> None:
+        _OverflowAlarm.remove(self._overflowed)
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+    def _overflowed(self) -> None:
+        """The kernel dropped events: which roots is unknown, so each inotify root is rescanned."""
+        for root, state in list(self.states.items()):
+            if state == "inotify":
+                log.warning("events were lost (inotify queue overflow): rescanning %s",
+                            printable(root))
+                self.touch(Place(root, root, "root"))
+
+
+class _OverflowAlarm(logging.Handler):
+    """watchdog rebuilds its watches after an inotify queue overflow, but only logs that
+    events were lost. This hears that log line and calls back, so changes are not."""
+
+    _callbacks: list[Callable[[], None]] = []
+    _installed: "_OverflowAlarm | None" = None
+
+    @classmethod
+    def install(cls, callback: Callable[[], None]) -> None:
+        cls._callbacks.append(callback)
+        if cls._installed is None:
+            cls._installed = cls(logging.WARNING)
+            logging.getLogger("watchdog.observers.inotify_c").addHandler(cls._installed)
+
+    @classmethod
+    def remove(cls, callback: Callable[[], None]) -> None:
+        if callback in cls._callbacks:
+            cls._callbacks.remove(callback)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for callback in list(self._callbacks):
+                callback()

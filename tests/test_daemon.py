@@ -1,0 +1,327 @@
+"""The service: real watchdog on real inotify in tmp_path, short debounce and settle times,
+and every wait a condition with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, cli_env, connect, files, indexer, make_library, wait_for
+from indexer import config as config_module
+from indexer.daemon import Service
+
+FAST = {"watch.debounce_ms": 100, "watch.max_wait_ms": 1000, "watch.settle_seconds": 0.4,
+        "watch.poll_interval_s": 0.5, "service.low_priority": False}
+
+
+def service_config(db: Path, roots: list[Path], **extra):
+    values = {**FAST, "database.path": str(db), "library.roots": [str(r) for r in roots], **extra}
+    return config_module.load(overrides=values, env={})
+
+
+@pytest.fixture
+def service(tmp_path):
+    """Start a service in a thread; always stopped at the end."""
+    started: list[tuple[Service, threading.Thread]] = []
+
+    def start(roots: list[Path], **extra) -> Service:
+        """Start, and wait until the catalogue holds every media file under the roots
+        (files just written are indexed once they held still: after the first reconcile)."""
+        running = Service(service_config(tmp_path / "library.db", roots, **extra))
+        thread = threading.Thread(target=running.run, daemon=True)
+        thread.start()
+        started.append((running, thread))
+        expected = sum(1 for root in roots for p in root.rglob("*")
+                       if p.is_file() and p.suffix != ".nfo")
+        wait_for(lambda: reconciled(tmp_path / "library.db")
+                 and len(files(tmp_path / "library.db", "present")) == expected,
+                 timeout=20, what="the first reconcile")
+        return running
+
+    yield start
+    for running, thread in started:
+        running.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the service did not stop"
+
+
+def reconciled(db: Path) -> bool:
+    if not db.exists():
+        return False
+    with connect(db) as conn:
+        try:
+            return conn.execute("SELECT 1 FROM scan_jobs WHERE kind = 'reconcile' AND "
+                                "status = 'completed'").fetchone() is not None
+        except Exception:
+            return False
+
+
+def row(db: Path, path: Path):
+    return files(db).get(str(path))
+
+
+def present(db: Path, path: Path) -> bool:
+    found = row(db, path)
+    return found is not None and found["status"] == "present"
+
+
+@pytest.fixture
+def music(tmp_path) -> Path:
+    root = tmp_path / "music"
+    root.mkdir()
+    make_library(root, albums=2, tracks=2)
+    return root
+
+
+def test_a_file_added_is_in_the_catalogue_within_seconds(music, tmp_path, service):
+    service([music])
+    song = music / "Artist 0" / "new song.flac"
+    shutil.copyfile(DATA / "tone.flac", song)
+    wait_for(lambda: present(tmp_path / "library.db", song), timeout=10, what="the new song")
+
+    def title():
+        with connect(tmp_path / "library.db") as conn:
+            found = conn.execute("SELECT title FROM media m JOIN files f ON f.id = m.file_id "
+                                 "WHERE f.path = ?", (str(song),)).fetchone()
+        return found and found["title"]
+    assert wait_for(title, timeout=10, what="its tags") == "Tone_FLAC"
+
+
+def test_a_slow_copy_is_indexed_once_complete_after_it_held_still(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music])
+    target = music / "Artist 1" / "big.flac"
+    chunks = [bytes([n]) * 64_000 for n in range(12)]
+    with open(target, "wb") as out:  # a copy in progress: a chunk every 0.15 s
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
+            time.sleep(0.15)
+    wait_for(lambda: present(db, target), timeout=10, what="the copied file")
+    with connect(db) as conn:
+        added = conn.execute("SELECT count(*) FROM changes WHERE path = ?", (str(target),)).fetchone()[0]
+    assert row(db, target)["size"] == 12 * 64_000
+    assert added == 1  # indexed once, complete: never as a partial file first
+
+
+def test_a_renamed_file_keeps_its_id(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music])
+    song = next((music / "Artist 0").rglob("*.mp3"))
+    old_id = row(db, song)["id"]
+    song.rename(song.with_name("renamed.mp3"))
+    wait_for(lambda: present(db, song.with_name("renamed.mp3")), timeout=10, what="the rename")
+    assert row(db, song.with_name("renamed.mp3"))["id"] == old_id
+    assert str(song) not in files(db)
+
+
+def test_a_moved_folder_keeps_the_ids_of_its_files(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music])
+    album = music / "Artist 0" / "Album 0 (2000)"
+    ids = {p.name: row(db, p)["id"] for p in album.iterdir() if row(db, p)}
+    album.rename(music / "Artist 1" / "Moved")
+    moved = music / "Artist 1" / "Moved"
+    wait_for(lambda: all(present(db, moved / name) for name in ids), timeout=10, what="the move")
+    assert {name: row(db, moved / name)["id"] for name in ids} == ids
+    assert not any(p.startswith(str(album)) for p in files(db))
+
+
+def test_a_deleted_folder_marks_its_files_missing(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music])
+    album = music / "Artist 1" / "Album 1 (2001)"
+    paths = [p for p in album.iterdir() if row(db, p)]
+    shutil.rmtree(album)
+    wait_for(lambda: all(row(db, p)["status"] == "missing" for p in paths), timeout=10,
+             what="missing rows")
+    assert len(paths) == 3
+
+
+def test_files_written_in_a_new_folder_before_its_watch_are_found(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music])
+    staging = tmp_path / "staging"
+    (staging / "New Album").mkdir(parents=True)
+    for n in range(5):
+        shutil.copyfile(DATA / "tone.ogg", staging / "New Album" / f"{n}.ogg")
+    shutil.move(staging / "New Album", music / "New Album")  # arrives whole, files and all
+    wait_for(lambda: all(present(db, music / "New Album" / f"{n}.ogg") for n in range(5)),
+             timeout=10, what="the new album")
+
+
+def test_a_temp_file_renamed_into_place_is_indexed_under_its_final_name_only(music, tmp_path,
+                                                                             service):
+    db = tmp_path / "library.db"
+    service([music])
+    temp = music / "Artist 0" / "song.flac.part"
+    shutil.copyfile(DATA / "tone.flac", temp)
+    temp.rename(music / "Artist 0" / "song.flac")
+    wait_for(lambda: present(db, music / "Artist 0" / "song.flac"), timeout=10, what="the song")
+    with connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM changes WHERE path LIKE '%.part'").fetchone()[0] == 0
+
+
+def test_a_file_created_and_deleted_at_once_leaves_no_trace(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    running = service([music])
+    before = len(files(db))
+    flash = music / "Artist 0" / "flash.mp3"
+    flash.write_bytes(b"here and gone")
+    flash.unlink()
+    marker = music / "Artist 1" / "marker.flac"  # later than the flash: once it is in, all is
+    shutil.copyfile(DATA / "tone.flac", marker)
+    wait_for(lambda: present(db, marker), timeout=10, what="the marker")
+    assert str(flash) not in files(db) and len(files(db)) == before + 1
+    assert running.status()["service"]["roots"] == {str(music): "inotify"}
+
+
+def test_two_thousand_files_created_at_once_are_all_indexed(tmp_path, service):
+    db = tmp_path / "library.db"
+    root = tmp_path / "many"
+    root.mkdir()
+    service([root])
+    for folder in range(20):
+        (root / f"f{folder}").mkdir()
+        for n in range(100):
+            (root / f"f{folder}" / f"{n}.mp3").write_bytes(f"{folder}-{n}".encode())
+    wait_for(lambda: len(files(db, "present")) == 2000, timeout=60, what="2,000 files")
+
+
+def test_a_root_that_disappears_marks_nothing_missing_and_is_reconciled_when_back(
+        music, tmp_path, service):
+    db = tmp_path / "library.db"
+    running = service([music])
+    count = len(files(db))
+    away = tmp_path / "away"
+    music.rename(away)
+    wait_for(lambda: running.status()["service"]["roots"][str(music)] == "offline", timeout=10,
+             what="the root to be offline")
+    assert all(r["status"] == "present" for r in files(db).values())
+    shutil.copyfile(DATA / "tone.wav", away / "while away.wav")
+    away.rename(music)
+    wait_for(lambda: present(db, music / "while away.wav"), timeout=15, what="the reconcile")
+    assert all(r["status"] == "present" for r in files(db).values())
+    assert len(files(db)) == count + 1
+    assert running.status()["service"]["roots"][str(music)] == "inotify"
+
+
+def test_the_polling_backend_finds_an_added_and_a_removed_file(music, tmp_path, service):
+    db = tmp_path / "library.db"
+    running = service([music], **{"watch.backend": "polling"})
+    assert running.status()["service"]["roots"] == {str(music): "polling"}
+    song = next(music.rglob("*.flac"))
+    song.unlink()
+    shutil.copyfile(DATA / "tone.opus", music / "polled.opus")
+    wait_for(lambda: present(db, music / "polled.opus") and row(db, song)["status"] == "missing",
+             timeout=10, what="the poll")
+
+
+# --- the service as a process: the CLI, signals, systemd's notify socket
+
+
+@pytest.fixture
+def daemon_process(tmp_path):
+    processes = []
+
+    def start(root: Path, **env_extra: str) -> subprocess.Popen:
+        env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "library.db"),
+                      INDEXER_WATCH_DEBOUNCE_MS="100", INDEXER_WATCH_SETTLE_SECONDS="0.4",
+                      INDEXER_SERVICE_LOW_PRIORITY="false", **env_extra)
+        process = subprocess.Popen([sys.executable, "-m", "indexer", "run", str(root)], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_indexer_rescan_asks_the_running_service_and_shows_the_result(music, tmp_path,
+                                                                      daemon_process):
+    db = tmp_path / "library.db"
+    daemon_process(music)
+    wait_for(lambda: reconciled(db) and len(files(db, "present")) == 6, timeout=20,
+             what="the service to index the library")
+    env = cli_env(tmp_path, INDEXER_DB=str(db))
+    result = indexer("rescan", "--json", env=env, check=True)
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["status"] == "completed" and summary["unchanged"] == 6
+    status = json.loads(indexer("status", "--json", env=env, check=True).stdout)
+    assert status["service"]["roots"] == {str(music): "inotify"}
+    assert status["jobs"][0]["kind"] == "rescan"
+
+
+def test_a_second_writer_is_refused_while_the_service_runs(music, tmp_path, daemon_process):
+    db = tmp_path / "library.db"
+    service = daemon_process(music)
+    wait_for(lambda: reconciled(db), timeout=20, what="the service to start")
+    result = indexer("scan", music, env=cli_env(tmp_path, INDEXER_DB=str(db)))
+    assert result.returncode == 1
+    assert f"being written by another indexer process (pid {service.pid})" in result.stderr
+
+
+def test_sigterm_stops_the_service_cleanly_and_the_catalogue_is_consistent(music, tmp_path,
+                                                                           daemon_process):
+    db = tmp_path / "library.db"
+    for n in range(40):
+        (music / f"big {n}.flac").write_bytes(bytes([n]) * 300_000)
+    service = daemon_process(music, INDEXER_SCAN_MAX_READ_MIB_S="2")  # a reconcile that lasts
+
+    def running_job():
+        if not db.exists():
+            return None
+        try:
+            with connect(db) as conn:
+                return conn.execute("SELECT id FROM scan_jobs WHERE status = 'running' AND "
+                                    "files_processed > 2").fetchone()
+        except Exception:
+            return None
+    wait_for(running_job, timeout=20, what="the reconcile to be under way")
+    service.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    service.wait(timeout=10)
+    assert time.monotonic() - stopped < 5
+    assert service.returncode == 0
+    with connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        statuses = [r[0] for r in conn.execute("SELECT status FROM scan_jobs")]
+        added = conn.execute("SELECT count(*) FROM changes WHERE kind = 'added'").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert statuses[-1] == "cancelled" and "running" not in statuses and added == rows
+    indexer("scan", music, env=cli_env(tmp_path, INDEXER_DB=str(db)), check=True)
+    assert len(files(db, "present")) == 6 + 40
+
+
+def test_systemd_hears_ready_status_and_stopping_on_a_real_notify_socket(music, tmp_path,
+                                                                         daemon_process):
+    address = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(20)
+    try:
+        service = daemon_process(music, NOTIFY_SOCKET=str(address))
+        heard = []
+        while not any("READY=1" in m for m in heard):
+            heard.append(listener.recv(4096).decode())
+        service.send_signal(signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in heard):
+            heard.append(listener.recv(4096).decode())
+    finally:
+        listener.close()
+    assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in heard)
+    assert heard.index(next(m for m in heard if "READY=1" in m)) < len(heard) - 1
