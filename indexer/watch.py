@@ -70,6 +70,35 @@ def needs_polling(path: str) -> bool:
     return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")
 
 
+def watches_held() -> int | None:
+    """The inotify watches this process holds, from /proc; None where that is not told."""
+    try:
+        count = 0
+        for fd in os.listdir("/proc/self/fdinfo"):
+            try:
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    count += sum(1 for line in info if line.startswith("inotify wd:"))
+            except OSError:
+                continue
+        return count
+    except OSError:
+        return None
+
+
+def count_folders(root: str) -> int:
+    """The folders a recursive watch of `root` needs (itself included; no symlinks)."""
+    count, stack = 0, [root]
+    while stack:
+        folder = stack.pop()
+        count += 1
+        try:
+            with os.scandir(folder) as entries:
+                stack += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
+    return count
+
+
 class _Handler(FileSystemEventHandler):
     """Turns watchdog events for one root into places for the debouncer."""
 
@@ -136,22 +165,29 @@ class Watcher:
             return state
 
     def _inotify(self, root: str) -> str:
+        before = watches_held()
         try:
             self._watches[root] = self._observer.schedule(
                 _Handler(root, self.touch, self.ignored), root, recursive=True)
-            return "inotify"
         except OSError as error:
             if error.errno == errno.ENOSPC:
-                log.warning("cannot watch %s: the inotify watch limit is reached; polling it "
-                            "every so often instead. To watch it live, %s", printable(root),
-                            FIX_WATCH_LIMIT)
-            else:
-                log.warning("cannot watch %s (%s): polling it instead", printable(root),
-                            error.strerror or error)
+                return self._over_limit(root)
+            log.warning("cannot watch %s (%s): polling it instead", printable(root),
+                        error.strerror or error)
             return "polling"
+        # watchdog skips, silently, a folder below the root that it cannot watch: count.
+        if before is not None and watches_held() - before < count_folders(root):
+            self.disarm(root)  # half-watched is worse than polled: give the watches back
+            return self._over_limit(root)
+        return "inotify"
+
+    def _over_limit(self, root: str) -> str:
+        log.warning("cannot watch every folder of %s: the inotify watch limit is reached; "
+                    "polling it instead. To watch it live, %s", printable(root), FIX_WATCH_LIMIT)
+        return "polling"
 
     def disarm(self, root: str) -> None:
-        watch = self._watches.pop(root, None)
+        watch = self._watches.pop(root, None)  # (callers hold the lock, or are arm itself)
         if watch is not None:
             try:
                 self._observer.unschedule(watch)

@@ -325,3 +325,69 @@ def test_systemd_hears_ready_status_and_stopping_on_a_real_notify_socket(music, 
         listener.close()
     assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in heard)
     assert heard.index(next(m for m in heard if "READY=1" in m)) < len(heard) - 1
+
+
+# --- the kernel's limits (root can lower them for the length of a test)
+
+INOTIFY = Path("/proc/sys/fs/inotify")
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not os.access(INOTIFY / "max_user_watches", os.W_OK),
+                                reason="lowering inotify limits needs root")
+
+
+@pytest.fixture
+def inotify_limit():
+    """Set an inotify limit for a test, and put it back after."""
+    saved: dict[str, str] = {}
+
+    def lower(name: str, value: int) -> None:
+        saved.setdefault(name, (INOTIFY / name).read_text())
+        (INOTIFY / name).write_text(str(value))
+
+    yield lower
+    for name, value in saved.items():
+        (INOTIFY / name).write_text(value)
+
+
+@needs_root
+def test_a_root_over_the_watch_limit_is_polled_with_a_warning_naming_the_fix(
+        music, tmp_path, service, inotify_limit, caplog):
+    for n in range(30):
+        (music / f"folder {n}").mkdir()
+    in_use = sum(len(_fdinfo_lines(pid)) for pid in os.listdir("/proc") if pid.isdigit())
+    inotify_limit("max_user_watches", in_use + 5)  # far fewer than the 33 folders need
+    running = service([music])
+    assert running.status()["service"]["roots"] == {str(music): "polling"}
+    assert "inotify watch limit is reached" in caplog.text
+    assert "fs.inotify.max_user_watches" in caplog.text
+    shutil.copyfile(DATA / "tone.opus", music / "folder 3" / "polled.opus")
+    wait_for(lambda: present(tmp_path / "library.db", music / "folder 3" / "polled.opus"),
+             timeout=10, what="the polled file")
+
+
+def _fdinfo_lines(pid: str) -> list[str]:
+    """The inotify watches a process holds, one line each, from /proc (our own count
+    counts against the same per-user limit)."""
+    lines = []
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                lines += [line for line in info if line.startswith("inotify wd:")]
+    except OSError:
+        pass
+    return lines
+
+
+@needs_root
+def test_an_inotify_queue_overflow_rescans_the_root_and_loses_nothing(
+        tmp_path, service, inotify_limit, caplog):
+    root = tmp_path / "storm"
+    root.mkdir()
+    inotify_limit("max_queued_events", 16)  # read when the watcher starts
+    running = service([root])
+    (INOTIFY / "max_queued_events").write_text("16384")  # the rest of the machine needs it
+    for n in range(600):  # far more events than the queue holds, at once
+        (root / f"{n}.mp3").write_bytes(f"song {n}".encode())
+    wait_for(lambda: len(files(tmp_path / "library.db", "present")) == 600, timeout=60,
+             what="all 600 files")
+    assert "events were lost (inotify queue overflow)" in caplog.text
+    assert running.status()["service"]["roots"] == {str(root): "inotify"}
