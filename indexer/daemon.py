@@ -179,10 +179,11 @@ class Service:
         self.current = None
         if kind in ("reconcile", "rescan") and result.status == "completed":
             self.last_reconcile = catalog.utc_now()
-        for folder in result.unsettled:  # a copy still running: look again once it held still
+        for folder, written in result.unsettled.items():  # a copy still running:
             root = next((r for r in self.roots if folder == r or folder.startswith(r + "/")), None)
-            if root:
-                self.debouncer.defer(Place(root, folder, "folder"), cfg.watch.settle_s)
+            if root:  # look again once it has held still for settle_s
+                left = written / 1e9 + cfg.watch.settle_s - time.time()
+                self.debouncer.defer(Place(root, folder, "folder"), max(left, 0.05))
         self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
 

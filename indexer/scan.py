@@ -48,7 +48,8 @@ class ScanResult:
     roots: tuple[str, ...]
     warnings: dict[str, list[str]] = field(default_factory=dict)
     message: str | None = None
-    unsettled: frozenset[str] = frozenset()  # folders with files still being written
+    # folders with files still being written -> their latest write, ns since the epoch
+    unsettled: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The `indexer scan --json` object (documented in the README)."""
@@ -98,7 +99,7 @@ class Scan:
         self.settle_s, self.kind = settle_s, kind
         chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
         self.roots = nest_free(chosen)
-        self.unsettled: set[str] = set()
+        self.unsettled: dict[str, int] = {}
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)
         self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
@@ -124,7 +125,7 @@ class Scan:
             status, message = "failed", str(error)
             self._record_failure(message)
         return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
-                          tuple(self.roots), self.warnings, message, frozenset(self.unsettled))
+                          tuple(self.roots), self.warnings, message, dict(self.unsettled))
 
     def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
         usable = [root for root in self.roots if self._healthy(root)]
@@ -227,7 +228,7 @@ class Scan:
                        pool, outbox)
         outbox.add(*survey.walk.unlisted)
         self._gone[part.root] += survey.unvisited
-        self.unsettled |= survey.unsettled
+        self.unsettled.update(survey.unsettled)
         return survey.walk.complete
 
     def _survey_in_workers(self, root: str, settings: SurveySettings, pool, outbox) -> bool:

@@ -116,7 +116,7 @@ class Survey:
         self.walk = Walk(part.root, part.tops, settings.kinds, settings.ignore,
                          settings.follow_symlinks, stop, recursive=part.recursive)
         self.unvisited: list[Gone] = []
-        self.unsettled: set[str] = set()  # folders holding files still being written
+        self.unsettled: dict[str, int] = {}  # folder -> the latest write (ns) of a file in it
 
     def __iter__(self) -> Iterator[tuple[Listing, FolderPlan]]:
         reader, settings = self.reader, self.settings
@@ -147,7 +147,7 @@ class Survey:
         unsettled = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) > limit]
         if unsettled:
             listing.files = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) <= limit]
-            self.unsettled.add(listing.dir)
+            self.unsettled[listing.dir] = max(max(f.mtime_ns, f.ctime_ns) for f in unsettled)
         return [f.path for f in unsettled]
 
 
