@@ -229,15 +229,21 @@ class Retagger:
 # --- scenarios
 
 
-def music_rows(bench: Bench, root: Path, facts: dict, seed: int) -> list[Row]:
-    rows = full_scan_rows(bench, root)
-    rows += metadata_stage_rows(bench, root, facts)
-    db = bench.db("rescan")
-    remove_db(db)
-    bench.scan("populate", root, db).run(0)  # set-up, not a result
-    rows += no_change_rows(bench, root, db, facts)
-    rows += changed_rows(bench, root, db, seed)
-    remove_db(db)
+SCENARIOS = ("full", "metadata", "rescan")
+
+
+def music_rows(bench: Bench, root: Path, facts: dict, seed: int,
+               scenarios: tuple[str, ...] = SCENARIOS) -> list[Row]:
+    rows = full_scan_rows(bench, root) if "full" in scenarios else []
+    if "metadata" in scenarios:
+        rows += metadata_stage_rows(bench, root, facts)
+    if "rescan" in scenarios:
+        db = bench.db("rescan")
+        remove_db(db)
+        bench.scan("populate", root, db).run(0)  # set-up, not a result
+        rows += no_change_rows(bench, root, db, facts)
+        rows += changed_rows(bench, root, db, seed)
+        remove_db(db)
     return rows
 
 
@@ -474,6 +480,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/indexer-bench"))
     parser.add_argument("--indexer", help="the indexer command (default: the venv's)")
+    parser.add_argument("--only", metavar="LIST",
+                        help=f"music scenarios to run, of {','.join(SCENARIOS)} (default: all)")
     args = parser.parse_args(argv)
     if not (args.files or args.large) or args.runs < 1:
         parser.error("give --files N and/or --large N, and --runs >= 1")
@@ -482,7 +490,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.files:
         root = args.workdir / f"music-{args.files}-s{args.seed}"
         facts = make_library.ensure_library(root, files=args.files, seed=args.seed)
-        bench_library(bench, root, facts, lambda: music_rows(bench, root, facts, args.seed),
+        scenarios = tuple(args.only.split(",")) if args.only else SCENARIOS
+        bench_library(bench, root, facts,
+                      lambda: music_rows(bench, root, facts, args.seed, scenarios),
                       f"files{args.files}")
     if args.large:
         root = args.workdir / f"large-{args.large}-{args.min_mb:g}-{args.max_mb:g}-s{args.seed}"

@@ -31,13 +31,12 @@ def write_frame(stream: Any, value: Any) -> None:
 
 
 def read_frame(stream: Any) -> Any:
+    """One frame from a stream (the worker's side: it simply blocks)."""
     size = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size))[0]
     return pickle.loads(_read_exactly(stream, size))
 
 
 def _read_exactly(stream: Any, size: int) -> bytes:
-    """`size` bytes from a raw (unbuffered) stream: the parent selects on the pipe's
-    descriptor, so no bytes may wait unseen in a Python buffer."""
     chunks, left = [], size
     while left:
         chunk = stream.read(left)
@@ -49,11 +48,17 @@ def _read_exactly(stream: Any, size: int) -> bytes:
 
 
 class Worker:
-    """One worker process and its pipes, started on first use (parent side)."""
+    """One worker process and its pipes, started on first use (parent side).
+
+    Results are read in large chunks into a buffer and cut into frames here: a
+    select and two reads per result cost this process a tenth of a worker's time."""
+
+    CHUNK = 1 << 16
 
     def __init__(self, stage: str):
         self.stage = stage
         self.process: subprocess.Popen | None = None
+        self._buffer = bytearray()
 
     def send(self, items: list) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -67,18 +72,36 @@ class Worker:
     def receive(self, timeout: float, stop: Any) -> tuple[str, Any]:
         """("result", value), or ("timeout" | "crash", reason), or ("stopped", None)."""
         deadline = time.monotonic() + timeout
-        out = self.process.stdout
-        while not select.select([out], [], [], min(0.1, max(deadline - time.monotonic(), 0)))[0]:
+        fd = self.process.stdout.fileno()
+        while (frame := self._frame()) is None:
             if stop.is_set():
                 self.stop()
                 return "stopped", None
-            if time.monotonic() >= deadline:
+            wait = min(0.1, max(deadline - time.monotonic(), 0))
+            if select.select([fd], [], [], wait)[0]:
+                chunk = os.read(fd, self.CHUNK)
+                if not chunk:
+                    code = self.process.wait()
+                    return "crash", f"the worker died (exit code {code})"
+                self._buffer += chunk
+            elif time.monotonic() >= deadline:
                 return "timeout", None
         try:
-            return "result", read_frame(out)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            code = self.process.wait()
-            return "crash", f"the worker died (exit code {code})"
+            return "result", pickle.loads(frame)
+        except pickle.UnpicklingError as error:
+            return "crash", f"the worker sent garbage: {error}"
+
+    def _frame(self) -> bytes | None:
+        """The next whole frame in the buffer, taken out of it, if there is one."""
+        if len(self._buffer) < _LENGTH.size:
+            return None
+        size = _LENGTH.unpack_from(self._buffer)[0]
+        end = _LENGTH.size + size
+        if len(self._buffer) < end:
+            return None
+        frame = bytes(self._buffer[_LENGTH.size:end])
+        del self._buffer[:end]
+        return frame
 
     def _start(self) -> None:
         self.stop()
@@ -95,6 +118,7 @@ class Worker:
             for stream in (self.process.stdin, self.process.stdout):
                 stream.close()
             self.process = None
+        self._buffer.clear()
 
 
 def main(stage_name: str) -> None:
