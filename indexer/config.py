@@ -22,6 +22,7 @@ PROFILES = ("default", "conservative", "aggressive")
 DEFAULT_IGNORE = (
     "@eaDir", ".stversions", ".Trash-*", "lost+found", ".DS_Store", "Thumbs.db",
     "._*", "*.part", "*.tmp", "*.crdownload", "*.!qB",
+    ".*.??????",  # rsync's temporary name for a file it is still copying: .name.XXXXXX
 )
 
 

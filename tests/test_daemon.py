@@ -160,16 +160,23 @@ def test_files_written_in_a_new_folder_before_its_watch_are_found(music, tmp_pat
              timeout=10, what="the new album")
 
 
-def test_a_temp_file_renamed_into_place_is_indexed_under_its_final_name_only(music, tmp_path,
-                                                                             service):
+@pytest.mark.parametrize("temp_name", ["song.flac.part", ".song.flac.Xy12Ab"],
+                         ids=["download", "rsync"])
+def test_a_temp_file_is_never_indexed_and_is_under_its_final_name_once_renamed(
+        music, tmp_path, service, temp_name):
     db = tmp_path / "library.db"
     service([music])
-    temp = music / "Artist 0" / "song.flac.part"
+    temp = music / "Artist 0" / temp_name
     shutil.copyfile(DATA / "tone.flac", temp)
+    marker = music / "Artist 0" / "marker.ogg"  # newer, same folder: once it is in, the
+    shutil.copyfile(DATA / "tone.ogg", marker)  # temp file had every chance to be too
+    wait_for(lambda: present(db, marker), timeout=10, what="the marker")
     temp.rename(music / "Artist 0" / "song.flac")
     wait_for(lambda: present(db, music / "Artist 0" / "song.flac"), timeout=10, what="the song")
     with connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM changes WHERE path LIKE '%.part'").fetchone()[0] == 0
+        mentions = conn.execute("SELECT count(*) FROM changes WHERE path = ? OR old_path = ?",
+                                (str(temp), str(temp))).fetchone()[0]
+    assert mentions == 0
 
 
 def test_a_file_created_and_deleted_at_once_leaves_no_trace(music, tmp_path, service):
@@ -391,3 +398,68 @@ def test_an_inotify_queue_overflow_rescans_the_root_and_loses_nothing(
              what="all 600 files")
     assert "events were lost (inotify queue overflow)" in caplog.text
     assert running.status()["service"]["roots"] == {str(root): "inotify"}
+
+
+# --- smaller promises of the service
+
+
+def test_network_and_fuse_mounts_are_polled_and_local_ones_watched(tmp_path):
+    from indexer.watch import mount_type, needs_polling
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda / ext4 rw 0 0\n"
+        "nas:/music /srv/music nfs4 rw 0 0\n"
+        "//nas/films /srv/films\\040and\\040shows cifs rw 0 0\n"
+        "rclone: /srv/cloud fuse.rclone rw 0 0\n")
+    assert [mount_type(p, str(mounts)) for p in ("/srv/music/A", "/srv/films and shows/B",
+                                                 "/srv/cloud", "/home/me")] == [
+        "nfs4", "cifs", "fuse.rclone", "ext4"]
+    assert not needs_polling(str(tmp_path))  # this machine's own tmp_path: watched
+
+
+def test_a_reload_arms_a_root_added_to_the_configuration(music, tmp_path):
+    db = tmp_path / "library.db"
+    second = tmp_path / "films"
+    second.mkdir()
+    shutil.copyfile(DATA / "clip.mp4", second / "clip.mp4")
+    roots = [music]
+    running = Service(service_config(db, roots),
+                      reload=lambda: service_config(db, roots))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: reconciled(db), timeout=20, what="the service to start")
+        roots.append(second)  # what an edited config file now says
+        running.reload()      # what SIGHUP does
+        wait_for(lambda: present(db, second / "clip.mp4"), timeout=10, what="the new root")
+        assert running.status()["service"]["roots"][str(second)] == "inotify"
+    finally:
+        running.stop()
+        thread.join(timeout=10)
+
+
+def test_the_service_logs_for_the_journal_pings_the_watchdog_and_runs_at_low_priority(
+        music, tmp_path):
+    address = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(20)
+    env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "library.db"), NOTIFY_SOCKET=str(address),
+                  WATCHDOG_USEC="400000", JOURNAL_STREAM="8:1234")
+    process = subprocess.Popen([sys.executable, "-m", "indexer", "run", str(music)], env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        heard = []
+        while sum("WATCHDOG=1" in m for m in heard) < 2:  # pinged, again and again
+            heard.append(listener.recv(4096).decode())
+        nice = int(Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        listener.close()
+        if process.poll() is None:
+            process.kill()
+    assert nice == 10
+    assert err.splitlines()[0].startswith("<6>watching ")  # a syslog priority, no timestamp
+    assert process.returncode == 0
