@@ -70,33 +70,49 @@ def needs_polling(path: str) -> bool:
     return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")
 
 
-def watches_held() -> int | None:
-    """The inotify watches this process holds, from /proc; None where that is not told."""
+def watched_inodes() -> set[int] | None:
+    """Inode numbers of what this process's inotify watches watch (from /proc), or None
+    where that is not told."""
     try:
-        count = 0
+        watched = set()
         for fd in os.listdir("/proc/self/fdinfo"):
             try:
                 with open(f"/proc/self/fdinfo/{fd}") as info:
-                    count += sum(1 for line in info if line.startswith("inotify wd:"))
-            except OSError:
+                    watched.update(int(field[4:], 16) for line in info
+                                   if line.startswith("inotify wd:")
+                                   for field in line.split() if field.startswith("ino:"))
+            except (OSError, ValueError):
                 continue
-        return count
+        return watched
     except OSError:
         return None
 
 
-def count_folders(root: str) -> int:
-    """The folders a recursive watch of `root` needs (itself included; no symlinks)."""
-    count, stack = 0, [root]
+def folder_inodes(root: str) -> dict[int, str]:
+    """The folders a recursive watch of `root` needs (itself included; no symlinks), by inode."""
+    found, stack = {}, [root]
     while stack:
         folder = stack.pop()
-        count += 1
         try:
+            found[os.stat(folder, follow_symlinks=False).st_ino] = folder
             with os.scandir(folder) as entries:
                 stack += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
         except OSError:
             pass
-    return count
+    return found
+
+
+def unwatched(folders: dict[int, str], watched: set[int]) -> list[str]:
+    """Folders without a watch that still exist as they were (not removed meanwhile)."""
+    left = []
+    for inode, folder in folders.items():
+        if inode not in watched:
+            try:
+                if os.stat(folder, follow_symlinks=False).st_ino == inode:
+                    left.append(folder)
+            except OSError:
+                pass
+    return left
 
 
 class _Handler(FileSystemEventHandler):
@@ -165,7 +181,7 @@ class Watcher:
             return state
 
     def _inotify(self, root: str) -> str:
-        before = watches_held()
+        folders = folder_inodes(root)
         try:
             self._watches[root] = self._observer.schedule(
                 _Handler(root, self.touch, self.ignored), root, recursive=True)
@@ -175,8 +191,9 @@ class Watcher:
             log.warning("cannot watch %s (%s): polling it instead", printable(root),
                         error.strerror or error)
             return "polling"
-        # watchdog skips, silently, a folder below the root that it cannot watch: count.
-        if before is not None and watches_held() - before < count_folders(root):
+        # watchdog skips, silently, a folder below the root that it cannot watch: check.
+        watched = watched_inodes()
+        if watched is not None and unwatched(folders, watched):
             self.disarm(root)  # half-watched is worse than polled: give the watches back
             return self._over_limit(root)
         return "inotify"
