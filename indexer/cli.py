@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, Optional
@@ -263,6 +264,145 @@ def rescan(
         _fail(EXIT_FATAL, f"the service did not take the request: {error}")
     for summary in answer.get("jobs", []):
         print_summary(summary, as_json)
+
+
+@app.command()
+@_errors_to_exit_codes
+def doctor(as_json: JsonOption = False, config_file: ConfigOption = None,
+           db: DbOption = None) -> None:
+    """Check the configuration, the roots, the inotify limit, the catalogue and the service;
+    one line each, with the fix. Exit 0 when healthy, 1 otherwise.
+
+    Example: indexer doctor
+    """
+    from . import config as config_module, doctor as checks
+    try:
+        cfg = _load(config_file, db)
+    except config_module.ConfigError as error:
+        found = [checks.Check("config", "fail", str(error), "correct that key")]
+    else:
+        found = checks.run(cfg)
+    from .console import print_checks
+    print_checks(found, as_json)
+    if any(c.status == "fail" for c in found):
+        raise typer.Exit(EXIT_FATAL)
+
+
+@app.command()
+@_errors_to_exit_codes
+def changes(
+    since: Annotated[int, typer.Option(help="Only changes after this sequence number.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", help="Then wait for new changes and print "
+                                         "each as it is committed, until Ctrl-C.")] = False,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """The change feed: added, modified, moved, missing and restored files, in order.
+
+    Example: indexer changes --since 1200 --follow --json   (push changes to a media server)
+    """
+    from . import queries
+    from .console import print_change
+    cfg = _load(config_file, db)
+    conn = _read_conn(cfg)
+    stopped = threading.Event()
+    if follow:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+    feed = queries.follow(conn, since, stopped.is_set) if follow else queries.changes(conn, since)
+    for change in feed:
+        print_change(change, as_json)
+
+
+@app.command()
+@_errors_to_exit_codes
+def dupes(as_json: JsonOption = False, config_file: ConfigOption = None,
+          db: DbOption = None) -> None:
+    """Files with the same content (size and hash), grouped, with the bytes they waste.
+
+    Example: indexer dupes --json
+    """
+    from . import queries
+    from .console import print_dupes
+    cfg = _load(config_file, db)
+    print_dupes(queries.duplicates(_read_conn(cfg)), as_json)
+
+
+@app.command()
+@_errors_to_exit_codes
+def export(
+    format: Annotated[str, typer.Option("--format", help="json (one object a line) or csv.")] = "json",
+    output: Annotated[Optional[str], typer.Option("--output", metavar="FILE",
+                                                   help="Write here instead of standard output.")] = None,
+    config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """The present files with their tags, streamed (constant memory however large).
+
+    Example: indexer export --format csv --output library.csv
+    """
+    from . import queries
+    from .console import write_export
+    if format not in ("json", "csv"):
+        _fail(EXIT_USAGE, f"--format must be json or csv, not {format!r}")
+    cfg = _load(config_file, db)
+    rows = queries.export_rows(_read_conn(cfg))
+    if output is None:
+        write_export(rows, format, sys.stdout)
+        return
+    with open(output, "w", newline="", encoding="utf-8") as out:
+        write_export(rows, format, out)
+
+
+@app.command()
+@_errors_to_exit_codes
+def purge(
+    missing_older_than: Annotated[str, typer.Option(
+        "--missing-older-than", metavar="AGE", help='How long missing, e.g. "30d", "12h".')] = "30d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List only; delete nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before deleting.")] = False,
+    config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Delete the rows of files missing for longer than AGE (the only way rows are ever
+    deleted), with their tags and the artwork no other file uses. Lists them first.
+
+    Example: indexer purge --missing-older-than 90d --dry-run
+    """
+    from . import catalog, purge as purging
+    from .config import interval_seconds
+    from .console import print_doomed
+    seconds = interval_seconds(missing_older_than)
+    if seconds is None:
+        _fail(EXIT_USAGE, f'--missing-older-than: give an age like "30d" or "12h", '
+                          f"not {missing_older_than!r}")
+    cfg = _load(config_file, db)
+    doomed = purging.candidates(_read_conn(cfg), seconds / 86400)
+    print_doomed(doomed)
+    if dry_run or not doomed:
+        return
+    if not yes and not _confirmed(f"delete these {len(doomed):,} rows?"):
+        _fail(EXIT_FATAL, "nothing deleted")
+    from . import control
+    address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
+    if address is not None:  # the service holds the only write connection: ask it
+        done = {"files": 0, "artwork": 0}
+        for start in range(0, len(doomed), 5000):  # requests stay under 64 KiB
+            ids = [row.id for row in doomed[start:start + 5000]]
+            for answer in control.request(address, {"cmd": "purge", "ids": ids}):
+                done = {k: done[k] + answer["purged"][k] for k in done}
+    else:
+        art_dir = str(cfg.database.path.parent / "artwork")
+        with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous) as conn:
+            done = purging.purge(conn, doomed, art_dir)
+    typer.echo(f"deleted {done['files']:,} rows and {done['artwork']:,} images no file uses")
+
+
+def _confirmed(question: str) -> bool:
+    """Yes from the user; no when there is nobody to ask (no terminal, stdin closed)."""
+    import click
+    try:
+        return typer.confirm(question, default=False)
+    except click.exceptions.Abort:
+        typer.echo("", err=True)
+        return False
 
 
 def _service_status(cfg) -> dict | None:

@@ -273,3 +273,55 @@ def _toml(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def print_checks(checks, as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
+        out.write(json.dumps([c._asdict() for c in checks], ensure_ascii=False) + "\n")
+        return
+    for check in checks:
+        fix = f"  -> {check.fix}" if check.fix and check.status != "ok" else ""
+        out.write(f"{check.status.upper():<5} {check.name}: {check.message}{fix}\n")
+
+
+def print_change(change: dict, as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
+        out.write(json.dumps(change, ensure_ascii=False) + "\n")
+    else:
+        was = f" (was {printable(change['old_path'])})" if change["old_path"] else ""
+        out.write(f"{change['seq']:>8} {change['at']} {change['kind']:<8} #{change['file_id']} "
+                  f"{printable(change['path'])}{was}\n")
+    out.flush()  # a script reading --follow gets each change as it comes
+
+
+def print_dupes(groups, as_json: bool, out: TextIO = sys.stdout) -> None:
+    total = 0
+    for group in groups:
+        total += group["wasted_bytes"]
+        if as_json:
+            out.write(json.dumps(group, ensure_ascii=False) + "\n")
+            continue
+        out.write(f"{group['copies']} copies of {human_bytes(group['size'])} "
+                  f"({human_bytes(group['wasted_bytes'])} wasted), hash {group['hash']}:\n")
+        for path in group["paths"]:
+            out.write(f"  {printable(path)}\n")
+    if not as_json:
+        out.write(f"{human_bytes(total)} in duplicate copies\n")
+
+
+def write_export(rows, fmt: str, out: TextIO) -> None:
+    if fmt == "csv":
+        import csv
+        from .queries import EXPORT_COLUMNS
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def print_doomed(doomed, out: TextIO = sys.stdout) -> None:
+    for row in doomed:
+        out.write(f"missing since {row.missing_since}: #{row.id} {printable(row.path)}\n")
+    out.write(f"{len(doomed):,} rows to delete\n" if doomed else "nothing to purge\n")

@@ -10,6 +10,7 @@ never a crash.
     {"cmd": "status"}                              -> one line: the status
     {"cmd": "rescan", "roots": [...], "full": false} -> progress lines, then
                                                       {"event": "done", ...}
+    {"cmd": "purge", "ids": [...]}                 -> {"event": "done", "purged": {...}}
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024
-COMMANDS = {"status": set(), "rescan": {"roots", "full"}}
+COMMANDS = {"status": set(), "rescan": {"roots", "full"}, "purge": {"ids"}}
 
 
 class ControlError(RuntimeError):
@@ -62,6 +63,10 @@ def validate(raw: bytes) -> dict:
         raise ControlError("roots must be a list of paths")
     if not isinstance(request.get("full", False), bool):
         raise ControlError("full must be true or false")
+    ids = request.get("ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                            for i in ids):
+        raise ControlError("ids must be a list of file ids")
     return request
 
 

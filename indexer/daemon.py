@@ -60,6 +60,8 @@ class Service:
         self.stop_event = threading.Event()
         self._reload = threading.Event()
         self._requests: queue.Queue[Request] = queue.Queue()
+        # work on the catalogue other than scans (a purge): run between scans, in turn
+        self._actions: queue.Queue[Callable[[Any], None]] = queue.Queue()
         self.debouncer = Debouncer(config.watch.debounce_s, config.watch.max_wait_s)
         self.notifier = Notifier()
         self.roots: list[str] = list(config.library.roots)
@@ -125,6 +127,8 @@ class Service:
             self._alive = time.monotonic()
             if self._reload.is_set():
                 self._apply_reload()
+            while not self._actions.empty():
+                self._actions.get_nowait()(write_conn)
             request = self._gather()
             if request is not None:
                 self._serve(request, write_conn, read_conn)
@@ -291,6 +295,9 @@ class Service:
         if message["cmd"] == "status":
             send({"event": "status", **self.status()})
             return
+        if message["cmd"] == "purge":
+            self._purge(message["ids"], send)
+            return
         roots = frozenset(os.path.abspath(r) for r in message.get("roots") or self.roots)
         unknown = sorted(roots - set(self.roots))
         if unknown:
@@ -304,6 +311,25 @@ class Service:
                 done.set()
         self.request(Request("rescan", roots, rehash=message.get("full", False), replies=[reply]))
         while not done.wait(TICK_S):  # the connection stays open until the scan ends
+            if self.stop_event.is_set():
+                send({"event": "error", "error": "the service is stopping"})
+                return
+
+    def _purge(self, ids: list[int], send: Callable[[dict], None]) -> None:
+        """Purge in the service's own loop: it holds the only write connection."""
+        from .purge import Doomed, purge
+        done = threading.Event()
+
+        def action(write_conn) -> None:
+            try:
+                art_dir = str(self.config.database.path.parent / "artwork")
+                send({"event": "done", "purged": purge(write_conn, [Doomed(i, "", "") for i in ids],
+                                                       art_dir)})
+            finally:
+                done.set()
+        self._actions.put(action)
+        self._requests.put(Request("watch"))  # wakes the loop; an empty request does nothing
+        while not done.wait(TICK_S):
             if self.stop_event.is_set():
                 send({"event": "error", "error": "the service is stopping"})
                 return

@@ -1,0 +1,140 @@
+"""`indexer doctor`: check what a home server gets wrong, one line each, with the fix.
+
+Checks are plain functions returning `Check`s; "fail" makes the command exit 1,
+"warn" is worth reading but not broken. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from . import catalog, control, schema
+from .config import Config
+from .paths import printable
+from .watch import FIX_WATCH_LIMIT, folder_inodes, mount_type, needs_polling
+
+WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+class Check(NamedTuple):
+    name: str
+    status: str  # "ok", "warn", "fail"
+    message: str
+    fix: str = ""
+
+
+def run(config: Config) -> list[Check]:
+    checks = [Check("config", "ok", f"valid ({config.file or 'no file: built-in defaults'})")]
+    if not config.library.roots:
+        checks.append(Check("roots", "fail", "no library roots configured",
+                            'set [library] roots = ["/path/to/music"] in the config file'))
+    folders = 0
+    for root in config.library.roots:
+        check, count = root_check(root, config.watch.backend)
+        checks.append(check)
+        folders += count
+    checks.append(watch_limit_check(folders, WATCHES))
+    checks += catalogue_checks(config.database.path)
+    return checks
+
+
+def root_check(root: str, backend: str) -> tuple[Check, int]:
+    name = f"root {printable(root)}"
+    if not os.path.exists(root):
+        return Check(name, "fail", "does not exist (not mounted?)",
+                     "mount it, or remove it from library.roots"), 0
+    if not os.path.isdir(root):
+        return Check(name, "fail", "is not a folder", "give the folder that holds the media"), 0
+    if not os.access(root, os.R_OK | os.X_OK):
+        return Check(name, "fail", "cannot be read by this user",
+                     "give this user (the service's: SupplementaryGroups=) read access"), 0
+    kind = mount_type(root)
+    polled = backend == "polling" or (backend == "auto" and needs_polling(root))
+    how = ("polled (inotify does not see changes made on other machines)" if polled
+           else "watched with inotify")
+    mount = "a mount point" if os.path.ismount(root) else "not a mount point"
+    folders = len(folder_inodes(root))
+    return Check(name, "ok", f"readable, {kind}, {mount}, {folders:,} folders, {how}"), folders
+
+
+def watch_limit_check(folders: int, limit_file: Path) -> Check:
+    try:
+        limit = int(limit_file.read_text())
+    except (OSError, ValueError):
+        return Check("inotify", "warn", f"cannot read {limit_file}", "")
+    if folders > limit * 0.9:
+        return Check("inotify", "fail", f"fs.inotify.max_user_watches is {limit:,} but the roots "
+                     f"have {folders:,} folders: some would not be watched", FIX_WATCH_LIMIT)
+    return Check("inotify", "ok", f"fs.inotify.max_user_watches {limit:,} for {folders:,} folders")
+
+
+def catalogue_checks(path: Path) -> list[Check]:
+    if not path.exists():
+        writable = os.access(_existing_parent(path), os.W_OK)
+        return [Check("catalogue", "warn" if writable else "fail",
+                      f"{path} does not exist yet" + ("" if writable else ", and its folder is "
+                                                      "not writable"),
+                      "run `indexer scan` (or start the service)" if writable
+                      else f"make {path.parent} writable for this user, or set database.path")]
+    checks = [_catalogue_file(path)]
+    try:
+        conn = catalog.connect(path, readonly=True)
+    except catalog.CatalogError as error:
+        return checks + [Check("catalogue", "fail", str(error), "")]
+    try:
+        checks += list(_catalogue_contents(conn, path))
+    finally:
+        conn.close()
+    return checks
+
+
+def _catalogue_file(path: Path) -> Check:
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    if not os.access(path, os.W_OK):
+        return Check("catalogue", "warn", f"{path}: not writable by this user ({size:,} bytes)",
+                     "run scans as the user that owns it (the service's)")
+    return Check("catalogue", "ok", f"{path}: writable, {size / 1e6:,.1f} MB")
+
+
+def _catalogue_contents(conn: sqlite3.Connection, path: Path) -> Iterator[Check]:
+    verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    yield (Check("integrity", "ok", "quick_check ok") if verdict == "ok" else
+           Check("integrity", "fail", f"quick_check: {verdict}",
+                 "stop the service, keep a copy of the file, then `sqlite3 library.db .recover`"))
+    version = schema.version(conn)
+    if version < schema.VERSION:
+        yield Check("schema", "warn", f"version {version}, this indexer's is {schema.VERSION}",
+                    "the next scan or the service migrates it in place")
+    elif version > schema.VERSION:
+        yield Check("schema", "fail", f"version {version} is newer than this indexer's "
+                    f"({schema.VERSION})", "upgrade indexer")
+    else:
+        yield Check("schema", "ok", f"version {version}")
+    yield _service_check(conn, path)
+    errors = conn.execute("SELECT count(*) FROM files f LEFT JOIN media m ON m.file_id = f.id "
+                          "WHERE f.status = 'present' AND (f.error IS NOT NULL OR "
+                          "m.error IS NOT NULL)").fetchone()[0]
+    yield (Check("files", "ok", "no file with errors") if not errors else
+           Check("files", "warn", f"{errors:,} files could not be read (or their tags)",
+                 "see `indexer ls --errors`; fix permissions or replace broken files"))
+
+
+def _service_check(conn: sqlite3.Connection, path: Path) -> Check:
+    last = conn.execute("SELECT max(finished_at) FROM scan_jobs WHERE status = 'completed' AND "
+                        "kind IN ('reconcile', 'rescan', 'full', 'incremental')").fetchone()[0]
+    address = control.service_socket(catalog.WriterLock(path).path)
+    if address is None:
+        return Check("service", "warn", f"not running; last full scan {last or 'never'}",
+                     "systemctl enable --now indexer (see the README), or run `indexer scan` "
+                     "now and then")
+    return Check("service", "ok", f"running; last reconcile or scan {last or 'not yet'}")
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

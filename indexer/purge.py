@@ -1,0 +1,76 @@
+"""Purging: the only way rows ever leave the catalogue.
+
+Files missing for longer than a grace period are listed first, then deleted
+with everything that hangs on them (tags, picture links, a folder cover's
+link), in one transaction, and the artwork no file uses any more goes with
+them, rows and cached images. Their past changes stay in the feed: it is
+append-only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+from .artwork import cache_path, thumbnail_path
+
+
+class Doomed(NamedTuple):
+    id: int
+    path: str
+    missing_since: str
+
+
+def cutoff(days: float, now: datetime | None = None) -> str:
+    """The catalogue timestamp `days` ago."""
+    moment = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def candidates(conn: sqlite3.Connection, older_than_days: float) -> list[Doomed]:
+    """Files marked missing longer ago than the grace period, by path."""
+    return [Doomed(*row) for row in conn.execute(
+        "SELECT id, path, missing_since FROM files WHERE status = 'missing' AND "
+        "missing_since < ? ORDER BY path", (cutoff(older_than_days),))]
+
+
+def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None) -> dict:
+    """Delete these rows, if they are still missing, and the artwork no one uses any more."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        removed = 0
+        for row in doomed:
+            found = conn.execute("DELETE FROM files WHERE id = ? AND status = 'missing'",
+                                 (row.id,)).rowcount
+            if found:
+                removed += 1
+                for table, column in (("media", "file_id"), ("file_artwork", "file_id"),
+                                      ("folder_artwork", "image_file_id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (row.id,))
+        orphans = conn.execute(
+            "SELECT hash, mime FROM artwork WHERE hash NOT IN (SELECT artwork_hash FROM "
+            "file_artwork) AND hash NOT IN (SELECT artwork_hash FROM folder_artwork)").fetchall()
+        conn.executemany("DELETE FROM artwork WHERE hash = ?", [(h,) for h, _ in orphans])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if art_dir:  # after the commit: a crash before it leaves images, never rows without them
+        for digest, mime in orphans:
+            _remove_images(art_dir, digest, mime)
+    return {"files": removed, "artwork": len(orphans)}
+
+
+def _remove_images(art_dir: str, digest: str, mime: str) -> None:
+    paths = [cache_path(art_dir, digest, mime)]
+    thumbnails = os.path.join(art_dir, "thumbnails")
+    if os.path.isdir(thumbnails):
+        paths += [thumbnail_path(art_dir, digest, int(size)) for size in os.listdir(thumbnails)
+                  if size.isdigit()]
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
