@@ -223,23 +223,41 @@ def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
             out.write(f"  now: job #{c['job_id']}, {c['files_processed']:,} of "
                       f"{c['files_found']:,} files ({c['percent']:.0f}%)\n")
     files = report["files"]
-    if files:
-        out.write("files:\n")
-        for kind, counts in files.items():
-            out.write(f"  {kind:<6} {counts['present']:>10,} present {counts['missing']:>8,} missing\n")
-    else:
-        out.write("files: none yet\n")
+    table(["kind", "present", "missing"], [
+        [kind, f"{c['present']:,}", f"{c['missing']:,}"] for kind, c in files.items()],
+        out, title="files" if files else "files: none yet")
     if report["files_with_errors"]:
         out.write(f"  {report['files_with_errors']:,} with errors: indexer ls --errors\n")
-    out.write("jobs:\n" if report["jobs"] else "jobs: none yet\n")
+    table(["job", "status", "kind", "started", "files", "added", "changed", "moved",
+           "missing", "errors", "roots"], [
+        [f"#{j['id']}", j["status"], j["kind"], j["started_at"],
+         f"{j['files_processed']:,}/{j['files_found']:,} ({j['progress']:.0f}%)",
+         f"{j['added']:,}", f"{j['modified']:,}", f"{j['moved']:,}", f"{j['missing']:,}",
+         f"{j['errors']:,}", ", ".join(printable(r) for r in j["roots"])]
+        for j in report["jobs"]], out, title="jobs" if report["jobs"] else "jobs: none yet")
     for job in report["jobs"]:
-        roots = ", ".join(printable(r) for r in job["roots"])
-        out.write(f"  #{job['id']} {job['status']:<11} {job['kind']:<11} {job['started_at']}  "
-                  f"{job['files_processed']:,}/{job['files_found']:,} files ({job['progress']:.0f}%)"
-                  f"  +{job['added']} ~{job['modified']} >{job['moved']} -{job['missing']}"
-                  f"  errors {job['errors']}  {roots}\n")
         for line in (job["message"] or "").splitlines():
-            out.write(f"      {printable(line)}\n")
+            out.write(f"  #{job['id']}: {printable(line)}\n")
+
+
+def table(headers: list[str], rows: list[list[str]], out: TextIO, title: str = "") -> None:
+    """A rich table on a terminal; aligned plain text otherwise (pipes, files, journals)."""
+    if not rows:
+        out.write(f"{title}\n" if title else "")
+        return
+    if out.isatty():
+        from rich.console import Console
+        from rich.table import Table
+        grid = Table(*headers, title=title or None, title_justify="left")
+        for row in rows:
+            grid.add_row(*(printable(cell) for cell in row))
+        Console(file=out, highlight=False).print(grid)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    out.write(f"{title}:\n" if title else "")
+    for row in [headers, *rows]:
+        out.write("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                  + "\n")
 
 
 def print_config(cfg: Any, as_json: bool, out: TextIO = sys.stdout) -> None:

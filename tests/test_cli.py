@@ -53,8 +53,8 @@ def test_status_shows_jobs_and_totals(library, tmp_path):
     env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "l.db"))
     indexer("scan", library, env=env, check=True)
     text = indexer("status", env=env, check=True).stdout
-    assert "audio" in text and "12 present" in text and "image" in text
-    assert "#1 completed" in text
+    assert "audio  12" in text and "image  3" in text
+    assert "#1   completed  full" in text
     report = json.loads(indexer("status", "--json", env=env, check=True).stdout)
     assert report["files"] == {"audio": {"present": 12, "missing": 0},
                                "image": {"present": 3, "missing": 0}}
