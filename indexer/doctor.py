@@ -29,17 +29,43 @@ class Check(NamedTuple):
 
 def run(config: Config) -> list[Check]:
     checks = [Check("config", "ok", f"valid ({config.file or 'no file: built-in defaults'})")]
-    if not config.library.roots:
-        checks.append(Check("roots", "fail", "no library roots configured",
-                            'set [library] roots = ["/path/to/music"] in the config file'))
+    roots = list(config.library.roots)
+    if not roots:
+        roots = catalogued_roots(config.database.path)
+        if roots:
+            checks.append(Check("roots", "warn", "none configured; the catalogue has files of "
+                                + ", ".join(map(printable, roots)) + " (scanned by name)",
+                                f"set [library] roots = {json_list(roots)} in the config file, "
+                                "so that the service watches them"))
+        else:
+            checks.append(Check("roots", "fail", "no library roots configured",
+                                'set [library] roots = ["/path/to/music"] in the config file'))
     folders = 0
-    for root in config.library.roots:
+    for root in roots:
         check, count = root_check(root, config.watch.backend)
         checks.append(check)
         folders += count
     checks.append(watch_limit_check(folders, WATCHES))
     checks += catalogue_checks(config.database.path)
     return checks
+
+
+def catalogued_roots(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    try:
+        conn = catalog.connect(path, readonly=True)
+        try:
+            return [r[0] for r in conn.execute("SELECT DISTINCT root FROM files ORDER BY root")]
+        finally:
+            conn.close()
+    except (catalog.CatalogError, sqlite3.Error):
+        return []
+
+
+def json_list(items: list[str]) -> str:
+    import json
+    return json.dumps(items, ensure_ascii=False)
 
 
 def root_check(root: str, backend: str) -> tuple[Check, int]:
