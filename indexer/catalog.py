@@ -11,13 +11,16 @@ their own connections.
 from __future__ import annotations
 
 import fcntl
+import logging
+import time
 import itertools
 import json
 import operator
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +29,32 @@ from . import schema
 from .records import Known, Stored
 
 BUSY_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def retrying(call: Callable[[], T], *, stop: threading.Event | None = None,
+             give_up_after: float = 600.0) -> T:
+    """`call()`, again and again while another process holds the catalogue's write lock
+    for longer than the busy timeout: waits that double up to 30 s, said once in the log.
+    A batch is never dropped for it; after `give_up_after` seconds the error stands."""
+    delay, waited, told = 0.25, 0.0, False
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error) or waited >= give_up_after:
+                raise
+            if not told:
+                log.warning("the catalogue is locked by another process: waiting for it "
+                            "(up to %g s)", give_up_after)
+                told = True
+        if stop is not None and stop.wait(delay):
+            raise sqlite3.OperationalError("stopped while the catalogue was locked")
+        if stop is None:
+            time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 30.0)
 
 
 class CatalogError(RuntimeError):
@@ -41,23 +70,33 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def connect(path: Path, *, synchronous: str = "full", readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, synchronous: str = "full", readonly: bool = False,
+            busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A connection in autocommit mode: callers open transactions explicitly."""
     if readonly:
         if not path.exists():
             raise CatalogError(f"no catalogue at {path} yet: run `indexer scan` first")
         uri = f"file:{_quote_uri(path)}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None,
-                               timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                               timeout=busy_timeout_s, check_same_thread=False)
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S,
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as error:
             raise CatalogError(f"cannot open the catalogue {path}: {error}") from None
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    try:
+        return _configure(conn, synchronous, busy_timeout_s)
+    except sqlite3.Error as error:
+        conn.close()
+        raise CatalogError(f"cannot use the catalogue {path}: {error}") from None
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str, busy_timeout_s: float
+               ) -> sqlite3.Connection:
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     return conn
 
@@ -104,19 +143,23 @@ class WriterLock:
 
 
 @contextmanager
-def open_for_writing(path: Path, synchronous: str = "full",
-                     lock: WriterLock | None = None) -> Iterator[sqlite3.Connection]:
+def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | None = None,
+                     busy_timeout_s: float = BUSY_TIMEOUT_S) -> Iterator[sqlite3.Connection]:
     """Lock, migrate and tidy the catalogue; yields the connection the writer will own."""
     lock = lock or WriterLock(path)
     lock.acquire()
     try:
-        conn = connect(path, synchronous=synchronous)
+        conn = connect(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
         try:
-            schema.migrate(conn)
-            conn.execute(
-                "UPDATE scan_jobs SET status = 'interrupted', finished_at = ?, "
-                "message = coalesce(message || char(10), '') || 'the indexer stopped before this job ended' "
-                "WHERE status = 'running'", (utc_now(),))
+            try:
+                retrying(lambda: schema.migrate(conn))
+                retrying(lambda: conn.execute(
+                    "UPDATE scan_jobs SET status = 'interrupted', finished_at = ?, "
+                    "message = coalesce(message || char(10), '') || 'the indexer stopped "
+                    "before this job ended' WHERE status = 'running'", (utc_now(),)))
+            except sqlite3.Error as error:
+                hint = "; free some space on its disk" if "full" in str(error) else ""
+                raise CatalogError(f"cannot prepare the catalogue {path}: {error}{hint}") from None
             yield conn
         finally:
             conn.close()

@@ -390,7 +390,8 @@ def purge(
                 done = {k: done[k] + answer["purged"][k] for k in done}
     else:
         art_dir = str(cfg.database.path.parent / "artwork")
-        with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous) as conn:
+        with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous,
+                                      busy_timeout_s=cfg.database.busy_timeout_s) as conn:
             done = purging.purge(conn, doomed, art_dir)
     typer.echo(f"deleted {done['files']:,} rows and {done['artwork']:,} images no file uses")
 

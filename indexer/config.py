@@ -174,6 +174,8 @@ KEYS: tuple[Key, ...] = (
         'the catalogue file; "auto" = $XDG_DATA_HOME/indexer/library.db (~/.local/share/...)'),
     Key("database", "synchronous", "full", _choice("full", "normal"),
         'SQLite synchronous mode: "full" survives power loss, "normal" may lose the last commits'),
+    Key("database", "busy_timeout_s", 10, _number_at_least(0.1),
+        "how long a write waits on another process's lock before backing off and retrying"),
     Key("scan", "profile", "default", _choice(*PROFILES),
         "a set of defaults for the keys below; any key set here wins over the profile:"),
     Key("scan", "parallel", True, _bool,
@@ -240,6 +242,7 @@ class LibraryConfig:
 class DatabaseConfig:
     path: Path
     synchronous: str
+    busy_timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -415,6 +418,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
         database=DatabaseConfig(
             path=default_db_path(env) if db_path == "auto" else Path(db_path).expanduser(),
             synchronous=values["database.synchronous"],
+            busy_timeout_s=values["database.busy_timeout_s"],
         ),
         scan=ScanConfig(
             profile=values["scan.profile"],

@@ -37,11 +37,13 @@ from .records import Progress
 from .scan import Scan, ScanResult
 from .survey import Part, folder_only, tree, vanished, whole
 from .walk import RootUnusable, check_root
-from .watch import Place, Watcher
+from .watch import Place, Watcher, is_mount_point
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
+FULL_DISK_RETRY_S = 60.0
+RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
 
 
 @dataclass
@@ -68,8 +70,10 @@ class Service:
         self.current: dict[str, Any] | None = None  # the running job's progress
         self.last_reconcile: str | None = None
         self._devices: dict[str, int] = {}
+        self._mounted: dict[str, bool] = {}  # was the root a mount point when armed
         self._polled: dict[str, float] = {}
         self._alive = time.monotonic()
+        self._failures, self._retry_at = 0, None
         self.watcher: Watcher | None = None
 
     # --- asking (any thread)
@@ -86,9 +90,26 @@ class Service:
     # --- the life of the service
 
     def run(self) -> int:
+        """Serve until stopped. A catalogue on a full disk is waited for, not crashed on:
+        under systemd a crash would restart every few seconds, to fail again."""
+        waited = False
+        while not self.stop_event.is_set():
+            try:
+                return self._run()
+            except catalog.CatalogError as error:
+                if "full" not in str(error):
+                    raise
+                if not waited:
+                    log.error("%s: waiting for room, trying again every minute", error)
+                    waited = True
+                self.stop_event.wait(FULL_DISK_RETRY_S)
+        return 0
+
+    def _run(self) -> int:
         db = self.config.database
         lock = catalog.WriterLock(db.path)
-        with catalog.open_for_writing(db.path, db.synchronous, lock=lock) as write_conn:
+        with catalog.open_for_writing(db.path, db.synchronous, lock=lock,
+                                     busy_timeout_s=db.busy_timeout_s) as write_conn:
             read_conn = catalog.connect(db.path, synchronous=db.synchronous)
             if self.config.service.low_priority:
                 lower_priority()
@@ -181,6 +202,7 @@ class Service:
                    kind=kind, **target)
         result = job.run()
         self.current = None
+        self._after_failure(result)
         if kind in ("reconcile", "rescan") and result.status == "completed":
             self.last_reconcile = catalog.utc_now()
         for folder, written in result.unsettled.items():  # a copy still running:
@@ -190,6 +212,19 @@ class Service:
                 self.debouncer.defer(Place(root, folder, "folder"), max(left, 0.05))
         self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
+
+    def _after_failure(self, result: ScanResult) -> None:
+        """A failed scan (a full disk, a lock held for too long) dropped what it saw:
+        reconcile again later, waiting longer after each failure, until one succeeds."""
+        if result.status != "failed":
+            self._failures = 0
+            return
+        first, most = RETRY_FAILED_S
+        wait = min(first * 2 ** self._failures, most)
+        self._failures += 1
+        self._retry_at = time.monotonic() + wait
+        log.error("scan job %d failed (%s): reconciling again in %g s", result.job_id,
+                  result.message, wait)
 
     def _progress(self, replies: list[Callable[[dict], None]]) -> Callable[[Progress], None]:
         def show(p: Progress) -> None:
@@ -214,16 +249,19 @@ class Service:
                         self.config.watch.poll_interval_s)
             return
         self._devices[root] = os.stat(root).st_dev
+        self._mounted[root] = is_mount_point(root)
         self._polled[root] = time.monotonic()
         self.watcher.arm(root)
 
     def _usable(self, root: str) -> bool:
-        """The root is there, readable, and on the device it was armed on: an unmounted
-        disk leaves its mount point, on another device."""
+        """The root is there, readable, and as it was armed: on the same device, and still
+        a mount point if it was one (an unmounted disk leaves its empty mount point)."""
         try:
             check_root(root)
             known = self._devices.get(root)
-            return known is None or os.stat(root).st_dev == known
+            if known is not None and os.stat(root).st_dev != known:
+                return False
+            return not self._mounted.get(root) or is_mount_point(root)
         except (RootUnusable, OSError):
             return False
 
@@ -240,6 +278,9 @@ class Service:
     def _monitor_roots(self) -> None:
         """Polls the roots that cannot be watched, and brings offline ones back."""
         while not self.stop_event.wait(TICK_S):
+            if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                self._retry_at = None
+                self.request(Request("reconcile", frozenset(self.roots)))
             interval = self.config.watch.poll_interval_s
             for root in list(self.roots):
                 state = self.watcher.states.get(root)
@@ -250,6 +291,7 @@ class Service:
                 elif state == "offline" and due:
                     self._polled[root] = time.monotonic()
                     self._devices.pop(root, None)
+                    self._mounted.pop(root, None)
                     if self._usable(root):
                         log.info("root %s is back: watching and reconciling it", printable(root))
                         self._arm(root)

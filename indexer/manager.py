@@ -74,7 +74,8 @@ class Manager:
             raise ConfigError("library.roots: no folder to scan; give one or set it in the config")
         self._stop.clear()
         db = self.config.database
-        with catalog.open_for_writing(db.path, db.synchronous) as write_conn:
+        with catalog.open_for_writing(db.path, db.synchronous,
+                                     busy_timeout_s=db.busy_timeout_s) as write_conn:
             read_conn = catalog.connect(db.path, synchronous=db.synchronous)
             try:
                 job = Scan(write_conn, read_conn, self.config.library, self.config.scan,

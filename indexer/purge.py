@@ -55,7 +55,8 @@ def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None) -
         conn.executemany("DELETE FROM artwork WHERE hash = ?", [(h,) for h, _ in orphans])
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     if art_dir:  # after the commit: a crash before it leaves images, never rows without them
         for digest, mime in orphans:

@@ -103,6 +103,7 @@ class Scan:
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)
         self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
+        self.writer.stop = self.stop
         self.warnings: dict[str, list[str]] = {}
         self._gone: dict[str, list[Gone]] = {}
         self._found: dict[str, int] = {}
@@ -332,7 +333,7 @@ class Scan:
         try:
             self.writer.finish("failed", message)
         except WriterFailed as error:  # the next start marks the job interrupted
-            log.error("%s", error)
+            log.debug("%s", error)
 
 
 def _part_failed(job: tuple[Part, SurveySettings], reason: str | None = None) -> Surveyed:

@@ -285,13 +285,14 @@ def migrate(conn: sqlite3.Connection) -> int:
             "upgrade indexer"
         )
     for step in range(start, VERSION):
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # (callers retry this while another process writes)
         try:
             if version(conn) == step:  # another process may have migrated meanwhile
                 MIGRATIONS[step](conn)
                 conn.execute(f"PRAGMA user_version = {step + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                conn.execute("ROLLBACK")
             raise
     return start

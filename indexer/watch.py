@@ -65,6 +65,17 @@ def mount_type(path: str, mounts: str = "/proc/self/mounts") -> str:
     return kind
 
 
+def is_mount_point(path: str, mounts: str = "/proc/self/mounts") -> bool:
+    """Whether something is mounted on `path` (bind mounts too, which os.path.ismount
+    misses when they come from the same file system)."""
+    try:
+        with open(mounts) as table:
+            return any(line.split()[1].replace("\\040", " ") == path for line in table
+                       if len(line.split()) > 1)
+    except OSError:
+        return os.path.ismount(path)
+
+
 def needs_polling(path: str) -> bool:
     kind = mount_type(path)
     return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")

@@ -21,10 +21,11 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 
-from .catalog import utc_now
+from .catalog import retrying, utc_now
 from .paths import db_text, os_path, printable
 from . import media_rows
 from .records import (CopyTags, Counters, FileFailure, Gone, Hashed, Problem, Progress, Seen,
@@ -104,6 +105,7 @@ class Writer:
         self.walk_done = False
         self.moves_possible = True  # False when the catalogue was empty: nothing to take over
         self.art_dir: str | None = None
+        self.stop: threading.Event | None = None  # ends a wait for a locked catalogue
         self.failed: BaseException | None = None
         self._pending = 0
         self._dirty = False
@@ -121,9 +123,9 @@ class Writer:
         now = utc_now()
         self._last_seq = self.conn.execute(
             "SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-        cursor = self.conn.execute(
+        cursor = retrying(lambda: self.conn.execute(
             "INSERT INTO scan_jobs (kind, mode, roots, status, pid, started_at) "
-            "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now))
+            "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now)))
         self.job_id = cursor.lastrowid
         self._started = self._last_job_write = time.monotonic()
         return self.job_id
@@ -147,7 +149,7 @@ class Writer:
         except sqlite3.Error as error:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            raise WriterFailed(f"could not record the end of scan job {self.job_id}: {error}") from error
+            raise WriterFailed(f"{self._explain(error)} (ending scan job {self.job_id})") from error
         self._report(force=True)
 
     # --- results
@@ -203,12 +205,19 @@ class Writer:
             self.conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-        log.error("could not write to the catalogue: %s", error)
-        raise WriterFailed(f"could not write to the catalogue: {error}") from error
+        raise WriterFailed(self._explain(error)) from error
+
+    def _explain(self, error: BaseException) -> str:
+        """One line: which catalogue, what went wrong, and the fix where there is one."""
+        path = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        text = f"could not write to the catalogue {path}: {error}"
+        if "full" in str(error):
+            text += "; free some space on its disk, and run again: nothing is lost"
+        return text
 
     def _in_transaction(self) -> None:
         if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
+            retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"), stop=self.stop)
             self._now = utc_now()  # one time stamp per batch: when it commits, near enough
             self._batch_started = time.monotonic()
 

@@ -66,8 +66,18 @@ def scan(db: Path) -> Callable:
     return run
 
 
+class _Closing(sqlite3.Connection):
+    """A connection that `with` closes (sqlite3's own only ends the transaction), so no
+    test leaves a file open on a file system it unmounts."""
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self.close()
+        return False
+
+
 def connect(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(db, factory=_Closing)
     conn.row_factory = sqlite3.Row
     return conn
 
