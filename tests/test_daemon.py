@@ -289,13 +289,14 @@ def test_sigterm_stops_the_service_cleanly_and_the_catalogue_is_consistent(music
         (music / f"big {n}.flac").write_bytes(bytes([n]) * 300_000)
     service = daemon_process(music, INDEXER_SCAN_MAX_READ_MIB_S="2")  # a reconcile that lasts
 
-    def running_job():
+    def running_job():  # a job that has read one big file of 40, with seconds of reading left
         if not db.exists():
             return None
         try:
             with connect(db) as conn:
                 return conn.execute("SELECT id FROM scan_jobs WHERE status = 'running' AND "
-                                    "files_processed > 2").fetchone()
+                                    "bytes_processed >= 300000 AND bytes_processed < 3000000"
+                                    ).fetchone()
         except Exception:
             return None
     wait_for(running_job, timeout=20, what="the reconcile to be under way")
