@@ -8,6 +8,7 @@ import pickle
 import pwd
 import shutil
 import socket
+import stat
 import sqlite3
 import tempfile
 import traceback
@@ -26,10 +27,20 @@ def open_tmp():
     path = Path(tempfile.mkdtemp(prefix="indexer-test-", dir="/tmp"))
     path.chmod(0o777)
     yield path
-    for sub in path.rglob("*"):
-        if sub.is_dir() and not sub.is_symlink():
-            sub.chmod(0o755)
+    chmod_all(path, 0o755, None)
     shutil.rmtree(path)
+
+
+def chmod_all(top: Path, dirs: int, files: int | None) -> None:
+    """chmod everything below `top`, relative to open folders (paths may exceed PATH_MAX)."""
+    top.chmod(dirs)
+    for _, folders, names, fd in os.fwalk(top, follow_symlinks=False):
+        for name in folders:  # real folders only: fwalk lists symlinks with the files
+            os.chmod(name, dirs, dir_fd=fd)
+        if files is not None:
+            for name in names:
+                if stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    os.chmod(name, files, dir_fd=fd)  # never through a link: not /dev/zero
 
 
 def as_unprivileged(function):
@@ -68,8 +79,7 @@ def as_unprivileged(function):
 
 
 def open_to_all(path: Path) -> None:
-    for p in [path, *path.rglob("*")]:
-        p.chmod(0o777 if p.is_dir() else 0o666)
+    chmod_all(path, 0o777, 0o666)
 
 
 def scan_summary(db: Path, root: Path, **settings) -> dict:
