@@ -3,6 +3,7 @@ the README's two quick-start commands the same as what CI runs."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -48,3 +49,17 @@ def test_ci_runs_exactly_the_readme_test_command():
     commands = re.findall(r"```sh\n(.*?)\n```", README)
     assert ci in commands
     assert any(c.endswith("indexer scan ~/Music") for c in commands)
+
+
+def test_every_test_the_reliability_page_cites_exists():
+    import ast
+    page = (ROOT / "docs" / "reliability.md").read_text()
+    cited = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?", page)
+    assert len(cited) > 20
+    for module, name in cited:
+        source = (ROOT / "tests" / module).read_text()
+        defined = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+        assert not name or name in defined, f"{module}::{name}"
+    for name in re.findall(r"`::(test_\w+)`", page):  # "::name" after a module
+        assert any(name in (ROOT / "tests" / f).read_text()
+                   for f in os.listdir(ROOT / "tests") if f.endswith(".py")), name
