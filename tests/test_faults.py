@@ -219,3 +219,35 @@ def test_names_and_tags_holding_sql_are_stored_verbatim(tmp_path):
         row = conn.execute("SELECT f.path, m.title FROM files f JOIN media m ON m.file_id = f.id"
                            ).fetchone()
     assert tuple(row) == (str(root / name), "'; DELETE FROM media; --")
+
+
+@root_only
+def test_a_root_mounted_read_only_is_scanned_and_watched_as_any_other(tmp_path):
+    from indexer.daemon import Service
+    disk, root = tmp_path / "disk", tmp_path / "music"
+    disk.mkdir()
+    root.mkdir()
+    make_library(disk, albums=2, tracks=2)
+    subprocess.run(["mount", "--bind", str(disk), str(root)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(root)], check=True)
+    db = tmp_path / "library.db"
+    try:
+        with pytest.raises(OSError):
+            (root / "probe").write_text("x")  # truly read-only, even for root
+        indexer("scan", root, "--rehash", env=cli_env(tmp_path, INDEXER_DB=str(db)), check=True)
+        service = Service(service_config(db, [root]))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: service.last_reconcile, timeout=20, what="a reconcile")
+            assert service.status()["service"]["roots"] == {str(root): "inotify"}
+            # The disk changes underneath (through its writable path): the watch sees it.
+            shutil.copyfile(DATA / "tone.flac", disk / "added.flac")
+            wait_for(lambda: str(root / "added.flac") in files(db, "present"), timeout=20,
+                     what="a file added under the read-only mount to be indexed")
+        finally:
+            service.stop()
+            thread.join(timeout=10)
+        assert len(files(db, "present")) == 7
+    finally:
+        subprocess.run(["umount", str(root)], check=False)
