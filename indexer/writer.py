@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = ("root, path, path_raw, dir, size, mtime_ns, inode, device, hash, kind, status, "
             "first_seen, updated_at, missing_since, error")
+# Positional, for `executemany`: a first scan writes its new rows in runs.
 _UPSERT = f"""
 INSERT INTO files ({_COLUMNS})
-VALUES (:root, :path, :path_raw, :dir, :size, :mtime_ns, :inode, :device, :hash, :kind,
-        'present', :now, :now, NULL, :error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, NULL, ?)
 ON CONFLICT (path) DO UPDATE SET
     size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
     device = excluded.device, hash = excluded.hash, status = 'present', missing_since = NULL,
@@ -108,6 +108,7 @@ class Writer:
         self.stop: threading.Event | None = None  # ends a wait for a locked catalogue
         self.failed: BaseException | None = None
         self._pending = 0
+        self._new: list[tuple] = []  # upserts of paths without a row, written in runs
         self._dirty = False
         self._batch_started = 0.0
         self._claimed: set[int] = set()
@@ -189,6 +190,7 @@ class Writer:
             return
         try:
             self._in_transaction()
+            self._write_new()
             self._count_changes()
             self._write_totals()
             self.conn.execute("COMMIT")
@@ -201,6 +203,7 @@ class Writer:
 
     def _fail(self, error: BaseException) -> None:
         self.failed = error
+        self._new.clear()
         try:
             self.conn.execute("ROLLBACK")
         except sqlite3.Error:
@@ -223,6 +226,8 @@ class Writer:
 
     def _apply(self, item: object) -> None:
         try:
+            if not isinstance(item, (Hashed, FileFailure)):
+                self._write_new()  # keep the feed in arrival order
             if isinstance(item, Hashed):
                 self._hashed(item)
             elif isinstance(item, FileFailure):
@@ -257,12 +262,13 @@ class Writer:
         c.bytes_processed += item.bytes_read
         if row is not None and row.status == "present" and row.hash == item.hash:
             c.unchanged += 1
+        if row is None and not (self.moves_possible and self._take_over(item)):
+            self._new.append(self._row(item.seen, item.hash, None))
+            return
         values = self._values(item.seen, item.hash, None)
-        if row is not None and self.conn.execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
+        if row is not None and self._execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
             return
-        if row is None and self.moves_possible and self._take_over(item, values):
-            return
-        self._upsert(values)
+        self._new.append(self._row(item.seen, item.hash, None))
 
     def _tags(self, tags: Tags) -> None:
         if not media_rows.apply_tags(self.conn, tags, self._now, self.art_dir):
@@ -280,11 +286,11 @@ class Writer:
         if item.vanished:
             self._problem(Problem(item.seen.path, "hash", item.error), count=False)
             return
-        values = self._values(item.seen, None, item.error)
-        if item.row is not None and self.conn.execute(
-                _FAILED_AT_PATH, values | {"id": item.row.id}).rowcount:
+        if item.row is not None and self._execute(
+                _FAILED_AT_PATH, self._values(item.seen, None, item.error) | {"id": item.row.id}
+        ).rowcount:
             return
-        self._upsert(values)
+        self._new.append(self._row(item.seen, None, item.error))
 
     def _unstable(self, item: Unstable) -> None:
         """A file that kept changing while read, twice: not recorded, retried next scan."""
@@ -293,14 +299,14 @@ class Writer:
         error = "changed while it was being read (still being written?); will retry"
         log.warning("%s: %s", printable(item.item.seen.path), error)
         if item.item.row is not None:
-            self.conn.execute("UPDATE files SET error = ? WHERE id = ?", (error, item.item.row.id))
+            self._execute("UPDATE files SET error = ? WHERE id = ?", (error, item.item.row.id))
         self._problem(Problem(item.item.seen.path, "hash", error), count=False)
 
     def _problem(self, problem: Problem, count: bool = True) -> None:
         if count:
             self.counters.errors += 1
             log.warning("%s: %s", printable(problem.path), problem.error)
-        self.conn.execute(
+        self._execute(
             "INSERT INTO scan_errors (job_id, path, stage, error, at) VALUES (?, ?, ?, ?, ?)",
             (self.job_id, db_text(problem.path)[0], problem.stage, problem.error, self._now))
 
@@ -313,14 +319,38 @@ class Writer:
             "hash": digest, "kind": seen.kind, "now": self._now, "error": error,
         }
 
-    def _upsert(self, values: dict) -> None:
-        if not self.conn.execute(_UPSERT, values).rowcount:
-            self._problem(Problem(values["path"], "write",
-                                  "another file's name is shown with the same text; not indexed"))
+    def _row(self, seen: Seen, digest: str | None, error: str | None) -> tuple:
+        """`_values` as a tuple for `_UPSERT`."""
+        text, raw = db_text(seen.path)
+        return (seen.root, text, raw, db_text(os.path.dirname(seen.path))[0], seen.size,
+                seen.mtime_ns, seen.inode, seen.device, digest, seen.kind, self._now, self._now,
+                error)
+
+    def _execute(self, sql: str, params) -> sqlite3.Cursor:
+        """Any write but a new row's: the new rows queued before it go first."""
+        self._write_new()
+        return self.conn.execute(sql, params)
+
+    def _write_new(self) -> None:
+        """Upsert the queued rows of paths without a row in one `executemany`.
+
+        Row by row, the statement's call cost was a third of the writer's time in a
+        first scan (bench/writer.py: see docs/benchmarks.md).
+        """
+        if not self._new:
+            return
+        rows, self._new = self._new, []
+        if self.conn.executemany(_UPSERT, rows).rowcount == len(rows):
+            return
+        for row in rows:  # rare: a name shown with the same text as another's
+            stored = self.conn.execute("SELECT path_raw FROM files WHERE path = ?", row[1:2])
+            if stored.fetchone()[0] != row[2]:
+                self._problem(Problem(row[1], "write",
+                                      "another file's name is shown with the same text; not indexed"))
 
     # --- identity
 
-    def _take_over(self, item: Hashed, values: dict) -> bool:
+    def _take_over(self, item: Hashed) -> bool:
         """Move a gone file's row to this path, if one matches; True if it did."""
         candidates: list[tuple] = []
         if item.move_hint is not None:
@@ -330,7 +360,7 @@ class Writer:
             if row_id in self._claimed or not _vacated(path, raw, status):
                 continue
             try:
-                self.conn.execute(_MOVE, values | {"id": row_id})
+                self._execute(_MOVE, self._values(item.seen, item.hash, None) | {"id": row_id})
             except sqlite3.IntegrityError:  # the path got a row meanwhile: not a move
                 return False
             self._claimed.add(row_id)

@@ -209,11 +209,11 @@ def test_a_failed_batch_is_rolled_back_whole_and_the_writer_takes_no_more(writer
     writer.start_job("full", "sequential", ["/m"])
     for n in range(3):
         writer.put(hashed(n))
-    with pytest.raises(WriterFailed, match="disk says no"):
-        writer.put(hashed(3))
-        writer.put(hashed(4))
+    with pytest.raises(WriterFailed, match="disk says no"):  # by the batch's commit at the latest
+        for n in range(3, 6):
+            writer.put(hashed(n))
     with pytest.raises(WriterFailed):
-        writer.put(hashed(5))
+        writer.put(hashed(6))
     assert committed(writer_conn) == 3  # the first batch; none of the failed one
     writer.finish("failed", "disk says no")
     status = writer_conn.execute("SELECT status, added FROM scan_jobs").fetchone()
