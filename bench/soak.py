@@ -44,6 +44,7 @@ def main() -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait(lambda: present(db) == args.files, 300)
+        first_seq = feed_top(db)
         samples = [sample(service.pid, "start", 0)]
         events = churn(root, service.pid, args.minutes * 60, samples)
         samples.append(sample(service.pid, "end", events))
@@ -52,7 +53,7 @@ def main() -> None:
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=60)
-    report(samples + [settled], args)
+    report(samples + [settled], args, applied(db, first_seq))
 
 
 def churn(root: Path, pid: int, seconds: float, samples: list[dict]) -> int:
@@ -104,6 +105,20 @@ def matches(db: Path, root: Path) -> bool:
     return catalogued == {str(p) for p in root.rglob("*.mp3")}
 
 
+def feed_top(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+
+
+def applied(db: Path, after_seq: int) -> dict[str, int]:
+    """What the service recorded during the churn: the change feed, and its scan jobs."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        found = dict(conn.execute("SELECT kind, count(*) FROM changes WHERE seq > ? "
+                                  "GROUP BY kind ORDER BY kind", (after_seq,)).fetchall())
+        found["scan jobs"] = conn.execute("SELECT count(*) FROM scan_jobs").fetchone()[0]
+    return found
+
+
 def wait(condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -112,13 +127,15 @@ def wait(condition, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def report(samples: list[dict], args) -> None:
+def report(samples: list[dict], args, feed: dict[str, int]) -> None:
     print(f"soak: {args.files:,} files, {args.minutes:g} minutes of churn; then the catalogue "
           "matched the disk")
     print(f"{'when':<10}{'events':>10}{'RSS MiB':>10}{'fds':>6}{'threads':>9}{'workers':>9}")
     for s in samples:
         print(f"{s['when']:<10}{s['events']:>10,}{s['rss_mib']:>10.1f}{s['fds']:>6}"
               f"{s['threads']:>9}{s['workers']:>9}")
+    print("applied by the service (change feed rows during the churn): "
+          + ", ".join(f"{kind} {count:,}" for kind, count in feed.items()))
     print(json.dumps(samples))
 
 
