@@ -34,6 +34,7 @@ METADATA_ON, METADATA_STAGE = ("full scan: metadata on vs off", "metadata stage:
 CHANGED, MOVED, DELETED = ("rescan 1% changed vs no-change", "rescan 1% moved vs no-change",
                            "rescan 1% deleted vs no-change")
 # Which summary count each 1% scenario must find exactly one slice of.
+LARGE_XXHSUM = "hash-bound full scan: parallel vs xxhsum"
 SLICE_COUNTS = {CHANGED: ("added", "modified"), MOVED: ("moved",), DELETED: ("missing",)}
 
 SCENARIOS = ("full", "metadata", "rescan", "beets")
@@ -154,7 +155,7 @@ def large_rows(bench: Bench, root: Path, facts: dict) -> list[Row]:
         xxh = bench.reference("xxhsum -H2", ["xxhsum", "-H2", *files], files=len(files),
                               bytes_read=facts["bytes"])
         sides.append(xxh)
-        rows.append(Row("hash-bound full scan: parallel vs xxhsum", par, xxh, "indexer/xxhsum", True))
+        rows.append(Row(LARGE_XXHSUM, par, xxh, "indexer/xxhsum", True))
     else:
         print("xxhsum not installed (apt-get install xxhash): no hashing reference", file=sys.stderr)
     print("hash-bound full scan: " + " vs ".join(s.name for s in sides), file=sys.stderr)
