@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 Stage = Callable[[Any], Any]
 Sink = Callable[[Any], None]
 _DONE = object()
+# A chunk is sent to a worker ahead of time only if it fits in a pipe (64 KiB on Linux).
+PIPE_ROOM = 60 << 10
 
 
 def batches(items: list, size_of: Callable[[Any], int], max_items: int = 64,
@@ -228,26 +231,58 @@ class ProcessPool:
 
     def _mind(self) -> None:
         from .worker import Worker
-        worker = Worker(self.stage)
+        worker, sent, closed = Worker(self.stage), deque(), False
         try:
-            while (chunk := self._queue.get()) is not _DONE:
+            while True:
+                closed = self._fill(worker, sent, closed)
+                if not sent:
+                    return
+                chunk, in_pipe = sent.popleft()
                 try:
                     if not self.error and not self.stop.is_set():
-                        results = self._run(worker, chunk)
+                        if not in_pipe:
+                            worker.send(chunk)
+                        results = self._run(worker, chunk, sent)
                         if results:
                             self.sink(results)
                 except BaseException as error:
                     self.error = self.error or error
                 finally:
                     self._queue.task_done()
-            self._queue.task_done()
         finally:
             worker.stop()
 
-    def _run(self, worker: Any, chunk: list) -> list:
+    def _fill(self, worker: Any, sent: deque, closed: bool) -> bool:
+        """Take up to two chunks and send them, the second ahead: the worker parses it
+        while this thread hands on the results of the first (one at a time, a worker
+        waited for this thread after every chunk, and this thread for the GIL).
+        Returns True once this thread took its end-of-work mark.
+
+        A chunk goes ahead only if it fits in the pipe whole, and only behind chunks
+        that are in the pipe (the worker takes them in order). The worker empties the
+        pipe of the chunk before it without waiting for us, so such a send cannot
+        block while the worker blocks on writing results that we are not reading."""
+        from .worker import frame
+        while len(sent) < 2 and not closed:
+            try:
+                chunk = self._queue.get(block=not sent)
+            except queue.Empty:
+                break
+            if chunk is _DONE:
+                self._queue.task_done()
+                return True
+            packed = frame(chunk) if sent else None
+            in_pipe = not sent or (sent[0][1] and len(packed) <= PIPE_ROOM)
+            if in_pipe and not self.error and not self.stop.is_set():
+                worker.send(chunk, packed)
+            sent.append((chunk, in_pipe))
+        return closed
+
+    def _run(self, worker: Any, chunk: list, later: deque) -> list:
+        """The results of a chunk the worker has; one that hangs or dies is replaced,
+        and what it had not done, this chunk's rest and what went ahead, is sent again."""
         results, todo = [], list(chunk)
         while todo and not self.stop.is_set():
-            worker.send(todo)
             for done, item in enumerate(todo):
                 outcome, value = worker.receive(self.timeout, self.stop)
                 if outcome == "result":
@@ -260,6 +295,8 @@ class ProcessPool:
                 results.append(self.on_timeout(item) if outcome == "timeout"
                                else self.on_crash(item, value))
                 todo = todo[done + 1:]
+                for rest in ([todo] if todo else []) + [c for c, in_pipe in later if in_pipe]:
+                    worker.send(rest)
                 break
             else:
                 todo = []

@@ -22,9 +22,14 @@ MEMORY_LIMIT = 2 << 30  # bytes of address space per worker
 _LENGTH = struct.Struct("<Q")
 
 
-def write_frame(stream: Any, value: Any) -> None:
+def frame(value: Any) -> bytes:
+    """A value as the pipes carry it: its pickle, after the pickle's length."""
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
+
+
+def write_frame(stream: Any, value: Any, packed: bytes | None = None) -> None:
+    view = memoryview(packed if packed is not None else frame(value))
     while view:  # a raw stream may take part of it
         view = view[stream.write(view):]
     stream.flush()
@@ -60,14 +65,15 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._buffer = bytearray()
 
-    def send(self, items: list) -> None:
+    def send(self, items: list, packed: bytes | None = None) -> None:
+        """Write a batch to the worker (`packed`: its `frame`, if made already)."""
         if self.process is None or self.process.poll() is not None:
             self._start()
         try:
-            write_frame(self.process.stdin, items)
+            write_frame(self.process.stdin, items, packed)
         except OSError:  # it died between the check and the send
             self._start()
-            write_frame(self.process.stdin, items)
+            write_frame(self.process.stdin, items, packed)
 
     def receive(self, timeout: float, stop: Any) -> tuple[str, Any]:
         """("result", value), or ("timeout" | "crash", reason), or ("stopped", None)."""

@@ -578,6 +578,25 @@ def test_a_stage_that_hangs_in_a_worker_process_is_stopped_and_its_worker_replac
     assert (results, pool.replaced) == (["read first", "timed out hang", "read last"], 1)
 
 
+def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
+    # The worker starts on the first chunk, so the later ones are queued by then: the
+    # third goes into the pipe ahead while the second hangs; the fourth is too big to
+    # go ahead (it is sent when its turn comes).
+    results: list[str] = []
+    pool = ProcessPool("slow_stage:hang_on", results.extend, threading.Event(), workers=1,
+                       timeout=1.0, on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}: {reason}")
+    big = "big " + "x" * 70_000
+    try:
+        for chunk in (["first"], ["hang", "after"], ["last"], [big]):
+            pool.submit(chunk)
+        pool.drain()
+    finally:
+        pool.close()
+    assert (results, pool.replaced) == (
+        ["read first", "timed out hang", "read after", "read last", f"read {big}"], 1)
+
+
 def test_a_stage_that_hangs_in_sequential_mode_is_stopped_by_an_alarm():
     stage = with_alarm(named("slow_stage:hang_on"), 0.5, lambda item: f"timed out {item}")
     assert [stage(item) for item in ("first", "hang", "last")] == [
