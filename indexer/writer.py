@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = ("root, path, path_raw, dir, size, mtime_ns, inode, device, hash, kind, status, "
             "first_seen, updated_at, missing_since, error")
-# Positional, for `executemany`: a first scan writes its new rows in runs.
+# Positional, for `executemany`: a first scan writes its new rows in runs. The
+# names of its values (first_seen and updated_at are both `now`), for `_values`:
+_ROW_NAMES = ("root", "path", "path_raw", "dir", "size", "mtime_ns", "inode", "device", "hash",
+              "kind", "now", "now", "error")
 _UPSERT = f"""
 INSERT INTO files ({_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, NULL, ?)
@@ -286,10 +289,10 @@ class Writer:
         if item.vanished:
             self._problem(Problem(item.seen.path, "hash", item.error), count=False)
             return
-        if item.row is not None and self._execute(
-                _FAILED_AT_PATH, self._values(item.seen, None, item.error) | {"id": item.row.id}
-        ).rowcount:
-            return
+        if item.row is not None:
+            values = self._values(item.seen, None, item.error) | {"id": item.row.id}
+            if self._execute(_FAILED_AT_PATH, values).rowcount:
+                return
         self._new.append(self._row(item.seen, None, item.error))
 
     def _unstable(self, item: Unstable) -> None:
@@ -311,16 +314,11 @@ class Writer:
             (self.job_id, db_text(problem.path)[0], problem.stage, problem.error, self._now))
 
     def _values(self, seen: Seen, digest: str | None, error: str | None) -> dict:
-        text, raw = db_text(seen.path)
-        return {
-            "root": seen.root, "path": text, "path_raw": raw,
-            "dir": db_text(os.path.dirname(seen.path))[0], "size": seen.size,
-            "mtime_ns": seen.mtime_ns, "inode": seen.inode, "device": seen.device,
-            "hash": digest, "kind": seen.kind, "now": self._now, "error": error,
-        }
+        """`_row` by name, for the statements that update a row in place."""
+        return dict(zip(_ROW_NAMES, self._row(seen, digest, error)))
 
     def _row(self, seen: Seen, digest: str | None, error: str | None) -> tuple:
-        """`_values` as a tuple for `_UPSERT`."""
+        """A file row's values in `_UPSERT`'s order."""
         text, raw = db_text(seen.path)
         return (seen.root, text, raw, db_text(os.path.dirname(seen.path))[0], seen.size,
                 seen.mtime_ns, seen.inode, seen.device, digest, seen.kind, self._now, self._now,
