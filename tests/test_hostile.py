@@ -182,6 +182,29 @@ def test_a_name_that_is_not_utf8_is_indexed_and_its_row_opens_the_file(library, 
     assert sum(1 for r in files(db).values() if r["path_raw"] is None) == 15
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+def test_two_names_shown_with_the_same_text_index_one_and_record_the_other(library, db, scan,
+                                                                          parallel):
+    # A name holding a literal backslash and one holding the byte \xe9 both read
+    # "caf\xe9.flac" in the catalogue's `path` column: one row, the other an error.
+    literal = library / "caf\\xe9.flac"
+    raw_path = os.fsencode(library) + b"/caf\xe9.flac"
+    literal.write_bytes(b"literal")
+    with open(raw_path, "wb") as handle:
+        handle.write(b"raw byte")
+
+    result = scan(library, parallel=parallel)
+
+    text = f"{library}/caf\\xe9.flac"
+    with connect(db) as conn:
+        rows = conn.execute("SELECT path FROM files WHERE path = ?", (text,)).fetchall()
+        errors = conn.execute("SELECT path, stage, error FROM scan_errors").fetchall()
+    assert result.status == "completed" and len(rows) == 1
+    assert [tuple(e) for e in errors] == [
+        (text, "write", "another file's name is shown with the same text; not indexed")]
+    assert len(files(db, "present")) == 15 + 1
+
+
 def test_names_with_newlines_and_escapes_are_stored_verbatim_and_printed_escaped(library, db, scan):
     name = "evil\n\x1b[31mINFO fake line'; DROP TABLE files;--.mp3"
     (library / name).write_bytes(b"x")
