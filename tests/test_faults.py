@@ -127,8 +127,10 @@ def test_an_unmounted_root_is_offline_marks_nothing_missing_and_is_reconciled_wh
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: db.exists() and len(files(db, "present")) == 6, timeout=20,
-                 what="the library indexed")
+        # The catalogue's tables exist once the first reconcile is done; the files
+        # just made may be indexed by a later pass, once they held still.
+        wait_for(lambda: service.last_reconcile, timeout=20, what="the first reconcile")
+        wait_for(lambda: len(files(db, "present")) == 6, timeout=20, what="the library indexed")
         ids = {p: r["id"] for p, r in files(db).items()}
         subprocess.run(["umount", str(root)], check=True)
         wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline",
