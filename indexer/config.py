@@ -190,6 +190,8 @@ KEYS: tuple[Key, ...] = (
         "read buffer per hashing thread, KiB; over 64 lets xxhash release the GIL"),
     Key("scan", "max_read_mib_s", 0, _number_at_least(0),
         "cap on the bytes read per second for hashing, MiB/s; 0 = no cap"),
+    Key("scan", "survey_workers_from", 20_000, _int_at_least(1, 1_000_000_000),
+        "parallel rescans walk a root in worker processes from this many catalogued files"),
     Key("metadata", "enabled", True, _bool,
         "read tags, stream properties and cover art of audio and MP4-family files"),
     Key("metadata", "workers", "auto", _int_at_least(1, 64, auto=True),
@@ -254,6 +256,7 @@ class ScanConfig:
     smart_hash: bool
     hash_buffer_kib: int
     max_read_mib_s: float
+    survey_workers_from: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             smart_hash=values["scan.smart_hash"],
             hash_buffer_kib=values["scan.hash_buffer_kib"],
             max_read_mib_s=values["scan.max_read_mib_s"],
+            survey_workers_from=values["scan.survey_workers_from"],
         ),
         metadata=MetadataConfig(
             enabled=values["metadata.enabled"],

@@ -32,11 +32,13 @@ class Manager:
                  profile: str | None = None, parallel: bool | None = None,
                  workers: int | None = None, batch_size: int | None = None,
                  config_file: str | None = None, config: Config | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, settings: dict[str, Any] | None = None):
         """Resolve the configuration once, from `config` or from a file, the environment
-        (pass `env={}` to ignore it) and these arguments."""
+        (pass `env={}` to ignore it) and these arguments; `settings` sets any other key
+        by its dotted name, e.g. `{"scan.survey_workers_from": 1000}`."""
         if config is None:
             overrides = {
+                **(settings or {}),
                 "database.path": None if db_path is None else str(db_path),
                 "library.roots": None if roots is None else list(roots),
                 "scan.profile": profile, "scan.parallel": parallel,

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 1.0  # before re-reading files that changed while read: let a copy move on
 SURVEY = "indexer.survey:survey_part"
-SURVEY_IN_WORKERS_FROM = 20_000  # catalogue rows below a root; fewer: walk it here
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,7 @@ class Scan:
         scan walks here, so hashing starts with the first folder."""
         return (self.settings.parallel and self.settings.workers > 1
                 and settings.db_path is not None and self.db_path is not None
-                and self.reader.count_below(db_text(root)[0]) >= SURVEY_IN_WORKERS_FROM)
+                and self.reader.count_below(db_text(root)[0]) >= self.settings.survey_workers_from)
 
     def _survey_here(self, part: Part, settings: SurveySettings, pool, outbox: "_Outbox") -> Survey:
         reader = self.reader if settings.db_path is not None else None

@@ -269,10 +269,9 @@ def test_a_file_still_being_written_is_never_indexed_half_copied(tmp_path, db):
 
 
 @pytest.fixture
-def survey_in_workers(monkeypatch):
-    """Rescans of large libraries survey in worker processes; here, of any size."""
-    import indexer.scan
-    monkeypatch.setattr(indexer.scan, "SURVEY_IN_WORKERS_FROM", 1)
+def survey_in_workers() -> dict:
+    """Rescans of large libraries survey in worker processes; with these settings, of any size."""
+    return {"scan.survey_workers_from": 1}
 
 
 def test_a_rescan_surveyed_in_worker_processes_finds_every_change(tmp_path, db, survey_in_workers):
@@ -283,7 +282,8 @@ def test_a_rescan_surveyed_in_worker_processes_finds_every_change(tmp_path, db, 
     (root / "loose.mp3").write_bytes(b"in the root folder itself")
 
     def scan():
-        return Manager(db_path=db, roots=[str(root)], env={}, workers=2).scan()
+        return Manager(db_path=db, roots=[str(root)], env={}, workers=2,
+                       settings=survey_in_workers).scan()
 
     scan()
     ids = {p: r["id"] for p, r in files(db).items()}
@@ -307,9 +307,9 @@ def test_a_rescan_surveyed_in_worker_processes_finds_every_change(tmp_path, db, 
 
 def test_an_unchanged_rescan_in_worker_processes_reads_and_writes_nothing(library, db, scan,
                                                                           survey_in_workers):
-    scan(library)
+    scan(library, settings=survey_in_workers)
     before = {p: tuple(r) for p, r in files(db).items()}
-    result = scan(library)
+    result = scan(library, settings=survey_in_workers)
     assert (result.counters.unchanged, result.counters.bytes_processed) == (15, 0)
     assert {p: tuple(r) for p, r in files(db).items()} == before
 
