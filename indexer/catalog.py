@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import schema
+from .order import below, only
 from .records import Known, Stored
 
 BUSY_TIMEOUT_S = 10.0
@@ -221,13 +222,22 @@ class FolderRows:
              "WHERE dir >= ? AND dir < ? ORDER BY dir")
 
     def __init__(self, conn: sqlite3.Connection, ranges: tuple[tuple[str, str], ...]):
-        # One cursor a [low, high) range, each read in index order: an OR of ranges
-        # made SQLite sort every row in a temporary B-tree before returning the first.
-        self._cursors = [conn.execute(self._ROWS, bounds) for bounds in sorted(ranges)]
-        self._folders = itertools.groupby(itertools.chain(*self._cursors),
+        # One cursor a [low, high) range, each read in index order and opened when the
+        # one before is done: an OR of ranges made SQLite sort every row in a temporary
+        # B-tree before returning the first. The ranges are disjoint (order.py), so in
+        # their order the rows come in `dir` order, the walk's.
+        self._conn, self._cursor = conn, None
+        cursors = (self._open(bounds) for bounds in sorted(ranges))
+        self._folders = itertools.groupby(itertools.chain.from_iterable(cursors),
                                           key=operator.itemgetter(8))
         self._next = next(self._folders, None)
         self.unvisited: list[Stored] = []
+
+    def _open(self, bounds: tuple[str, str]) -> sqlite3.Cursor:
+        if self._cursor is not None:
+            self._cursor.close()
+        self._cursor = self._conn.execute(self._ROWS, bounds)
+        return self._cursor
 
     def take(self, dir_text: str) -> dict[str, tuple]:
         folder = self._next
@@ -248,22 +258,8 @@ class FolderRows:
 
     def close(self) -> None:
         """End the read: an open cursor would hold back WAL checkpoints."""
-        for cursor in self._cursors:
-            cursor.close()
-
-
-# Folders as ranges on the `dir` index. Every descendant's text starts with
-# "top/", and "0" is the character after "/".
-
-def only(folder_text: str) -> tuple[str, str]:
-    """The `dir` range of one folder alone: nothing sorts between s and s + NUL."""
-    return folder_text, folder_text + "\0"
-
-
-def below(folder_text: str) -> tuple[str, str]:
-    """The `dir` range of everything below a folder (not the folder itself)."""
-    prefix = folder_text.rstrip("/") + "/"
-    return prefix, prefix[:-1] + "0"
+        if self._cursor is not None:
+            self._cursor.close()
 
 
 def job_row(conn: sqlite3.Connection, job_id: int) -> dict:

@@ -32,6 +32,7 @@ from .config import Config
 from .control import ControlServer, socket_path
 from .debounce import Debouncer
 from .notify import Notifier
+from .order import within
 from .paths import printable
 from .records import Progress
 from .scan import Scan, ScanResult
@@ -206,7 +207,7 @@ class Service:
         if kind in ("reconcile", "rescan") and result.status == "completed":
             self.last_reconcile = catalog.utc_now()
         for folder, written in result.unsettled.items():  # a copy still running:
-            root = next((r for r in self.roots if folder == r or folder.startswith(r + "/")), None)
+            root = next((r for r in self.roots if within(folder, r)), None)
             if root:  # look again once it has held still for settle_s
                 left = written / 1e9 + cfg.watch.settle_s - time.time()
                 self.debouncer.defer(Place(root, folder, "folder"), max(left, 0.05))

@@ -27,8 +27,8 @@ from .paths import db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
 from .records import Counters, Gone, Hashed, Problem, Progress, Tally, ToHash, Unstable
 from .tagging import Tagging
-from .survey import (Part, Settings as SurveySettings, Survey, Surveyed, merged, only, split,
-                     whole)
+from .order import only, within
+from .survey import Part, Settings as SurveySettings, Survey, Surveyed, merged, split, whole
 from .walk import RootUnusable, check_root, is_empty_dir
 from .writer import Writer, WriterFailed
 
@@ -71,7 +71,7 @@ def nest_free(roots: list[str]) -> list[str]:
     """The roots in order, without repeats or roots inside other roots: a file is walked once."""
     chosen: list[str] = []
     for root in roots:
-        inside = any(root.startswith(other.rstrip("/") + "/") for other in roots if other != root)
+        inside = any(within(root, other) for other in roots if other != root)
         if inside:
             log.warning("root %s is inside another root: walked as part of it", printable(root))
         elif root not in chosen:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from . import catalog
+from . import catalog, order
 from .hashing import FolderPlan, plan_folder
 from .paths import db_text
 from .records import Gone, Hashed, Problem, Seen, Stored, Tally, ToHash
@@ -44,9 +44,6 @@ class Settings(NamedTuple):
     settled_before_ns: int = 0
 
 
-only = catalog.only
-
-
 def whole(root: str) -> Part:
     """A root as one part: its folder and every folder below."""
     return tree(root, root)
@@ -54,19 +51,17 @@ def whole(root: str) -> Part:
 
 def tree(root: str, folder: str) -> Part:
     """A folder and every folder below it."""
-    text = db_text(folder)[0]
-    return Part(root, (folder,), (catalog.only(text), catalog.below(text)))
+    return Part(root, (folder,), order.subtree(db_text(folder)[0]))
 
 
 def folder_only(root: str, folder: str) -> Part:
     """One folder's own files, not the folders in it."""
-    return Part(root, (folder,), (catalog.only(db_text(folder)[0]),), recursive=False)
+    return Part(root, (folder,), (order.only(db_text(folder)[0]),), recursive=False)
 
 
 def vanished(root: str, folder: str) -> Part:
     """A folder that is gone from disk, with all below it: its rows, and nothing to walk."""
-    text = db_text(folder)[0]
-    return Part(root, (), (catalog.only(text), catalog.below(text)))
+    return Part(root, (), order.subtree(db_text(folder)[0]))
 
 
 def merged(parts: list[Part]) -> list[Part]:
@@ -83,7 +78,7 @@ def merged(parts: list[Part]) -> list[Part]:
 def _within(part: Part, tree_part: Part) -> bool:
     top = tree_part.tops[0]
     place = part.tops[0] if part.tops else part.ranges[0][0]
-    return place == top or place.startswith(top.rstrip("/") + "/")
+    return order.within(place, top)
 
 
 def _walked_again(part: Part, walked: set[str]) -> bool:
@@ -91,16 +86,12 @@ def _walked_again(part: Part, walked: set[str]) -> bool:
 
 
 def split(root: str, subfolders: list[str], parts: int) -> list[Part]:
-    """The folders below a root, cut into about `parts` parts of contiguous `dir` ranges.
-
-    The first part's range starts at the root's "/" and the last ends past its
-    last descendant, so rows of folders gone from disk fall in some part."""
-    tops = sorted(subfolders, key=lambda folder: db_text(folder)[0])
-    size = max(1, -(-len(tops) // parts))
-    groups = [tops[i:i + size] for i in range(0, len(tops), size)]
-    low, end = catalog.below(db_text(root)[0])
-    cut = [low] + [db_text(group[0])[0] for group in groups[1:]] + [end]
-    return [Part(root, tuple(group), ((cut[i], cut[i + 1]),)) for i, group in enumerate(groups)]
+    """The folders below a root in about `parts` parts (see `order.cuts`): their ranges
+    cover all below the root, so rows of folders gone from disk fall in some part too."""
+    by_text = {db_text(folder)[0]: folder for folder in subfolders}
+    outer = order.below(db_text(root)[0])
+    return [Part(root, tuple(by_text[text] for text in tops), (bounds,))
+            for tops, bounds in order.cuts(by_text, outer, parts)]
 
 
 class Survey:
@@ -153,10 +144,9 @@ class Survey:
 
 def outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:
     """Gone rows, except those in or below a folder that could not be listed."""
-    unknown = tuple(db_text(p.path)[0] for p in unlisted)
-    below = tuple(text.rstrip("/") + "/" for text in unknown)
+    unknown = [db_text(p.path)[0] for p in unlisted]
     return [Gone(row.id, row.path) for row in rows
-            if row.dir not in unknown and not row.dir.startswith(below)]
+            if not any(order.within(row.dir, folder) for folder in unknown)]
 
 
 def _none(*args: object) -> None:

@@ -28,6 +28,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 
+from .order import within
 from .paths import printable
 from .walk import ignore_matcher
 
@@ -154,7 +155,7 @@ class _Handler(FileSystemEventHandler):
         return []  # opened, closed without writing (our own reads), folder modified
 
     def _skip(self, path: str) -> bool:
-        return bool(self.ignored(os.path.basename(path))) or not _inside(path, self.root)
+        return bool(self.ignored(os.path.basename(path))) or not within(path, self.root)
 
     def _folder(self, path: str) -> Place:
         return Place(self.root, os.path.dirname(path), "folder")
@@ -163,10 +164,6 @@ class _Handler(FileSystemEventHandler):
         if path == self.root:  # the root itself: never "everything was deleted"
             return Place(self.root, self.root, "root")
         return Place(self.root, path, "gone")
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 class Watcher:
