@@ -242,6 +242,7 @@ class Scan:
                        listing.problems, plan.known, plan.retag, plan.to_hash, plan.gone,
                        pool, outbox)
         outbox.add(*top.walk.unlisted)
+        self.unsettled.update(top.unsettled)
         if not top.walk.complete:
             return False
         parts = split(root, top.walk.subfolders, self.settings.workers * 8)
@@ -268,14 +269,19 @@ class Scan:
                 self._take(root, part.tally, part.problems, part.known, part.retag,
                            part.to_hash, part.gone, pool, outbox)
                 outbox.add(*part.unlisted)
+                self.unsettled.update(part.unsettled)
                 complete &= part.complete
         return complete and not expected
 
     def _take(self, root: str, tally: Tally, problems: list, known: list, retag: list,
               to_hash: list, gone: list, pool, outbox: "_Outbox") -> None:
-        """What the survey of some folders found: rows to write, files to read."""
+        """What the survey of some folders found: rows to write, files to read, files
+        whose tags were never read (unchanged: not the writer's, only the tag stage's)."""
         self._found[root] += tally.found
-        outbox.add(tally, *problems, *known, *retag)
+        outbox.add(tally, *problems, *known)
+        outbox.tag_only += retag
+        if to_hash:  # counted as found before any of them is counted as processed
+            outbox.flush()
         for batch in batches(to_hash, _size):
             pool.submit(batch)
         self._gone[root] += gone
@@ -339,7 +345,7 @@ def _part_failed(job: tuple[Part, SurveySettings], reason: str | None = None) ->
     """A part whose worker died: its folders are unknown, so its root's walk is incomplete."""
     part = job[0]
     problem = Problem(part.tops[0], "walk", f"a survey worker failed: {reason or 'timed out'}")
-    return Surveyed(Tally(), [problem], [], [], [], [], [], complete=False)
+    return Surveyed(Tally(), [problem], [], [], [], [], [], complete=False, unsettled={})
 
 
 class _Outbox:
@@ -352,6 +358,7 @@ class _Outbox:
     def __init__(self, put_all: Callable[[list], None], then: Callable[[list], None]):
         self.put_all, self.then = put_all, then
         self.items: list = []
+        self.tag_only: list[Hashed] = []  # for `then` alone: rows the writer need not touch
         self.tally = Tally()
 
     def add(self, *items: object) -> None:
@@ -360,15 +367,16 @@ class _Outbox:
                 self.tally = Tally(*(a + b for a, b in zip(self.tally, item)))
             else:
                 self.items.append(item)
-        if len(self.items) + self.tally.found >= self.EVERY:
+        if len(self.items) + len(self.tag_only) + self.tally.found >= self.EVERY:
             self.flush()
 
     def flush(self) -> None:
-        items, tally = self.items, self.tally
-        self.items, self.tally = [], Tally()
+        items, tally, tag_only = self.items, self.tally, self.tag_only
+        self.items, self.tally, self.tag_only = [], Tally(), []
         if items or tally.found or tally.skipped:
             self.put_all([tally, *items])
-            self.then(items)
+        if items or tag_only:
+            self.then(items + tag_only)
 
 
 def _size(item: ToHash) -> int:
