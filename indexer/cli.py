@@ -161,9 +161,9 @@ def show(
     """
     from . import catalog
     from .console import print_record
-    from .paths import db_text
+    from .paths import absolute, db_text
     cfg = _load(config_file, db)
-    text = db_text(os.path.abspath(os.path.expanduser(path)))[0]
+    text = db_text(absolute(path))[0]
     record = catalog.file_record(_read_conn(cfg), text)
     if record is None:
         _fail(EXIT_FATAL, f"{text} is not in the catalogue {cfg.database.path}")
@@ -252,7 +252,8 @@ def rescan(
         log.info("no service runs for %s: scanning here", cfg.database.path)
         return scan(roots=roots, rehash=full, as_json=as_json, config_file=config_file, db=db)
     from .console import print_summary, service_progress
-    message = {"cmd": "rescan", "roots": [os.path.abspath(r) for r in roots or []], "full": full}
+    from .paths import absolute
+    message = {"cmd": "rescan", "roots": [absolute(r) for r in roots or []], "full": full}
     try:
         with service_progress() as show:
             for answer in control.request(address, message):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .paths import absolute
+
 KINDS = ("audio", "video", "image", "other")
 PROFILES = ("default", "conservative", "aggressive")
 DEFAULT_IGNORE = (
@@ -413,7 +415,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
     db_path = values["database.path"]
     return Config(
         library=LibraryConfig(
-            roots=tuple(os.path.abspath(os.path.expanduser(r)) for r in values["library.roots"]),
+            roots=tuple(absolute(r) for r in values["library.roots"]),
             ignore=values["library.ignore"],
             follow_symlinks=values["library.follow_symlinks"],
             kinds=values["library.kinds"],

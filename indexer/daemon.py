@@ -33,7 +33,7 @@ from .control import ControlServer, socket_path
 from .debounce import Debouncer
 from .notify import Notifier
 from .order import within
-from .paths import printable
+from .paths import absolute, printable
 from .records import Progress
 from .scan import Scan, ScanResult
 from .survey import Part, folder_only, tree, vanished, whole
@@ -341,7 +341,7 @@ class Service:
         if message["cmd"] == "purge":
             self._purge(message["ids"], send)
             return
-        roots = frozenset(os.path.abspath(r) for r in message.get("roots") or self.roots)
+        roots = frozenset(absolute(r) for r in message.get("roots") or self.roots)
         unknown = sorted(roots - set(self.roots))
         if unknown:
             send({"event": "error", "error": f"not a root of this service: {', '.join(unknown)}"})

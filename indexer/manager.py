@@ -21,6 +21,7 @@ from typing import Any
 
 from . import catalog, config as config_module
 from .config import Config, ConfigError
+from .paths import absolute
 from .records import Progress
 from .scan import Scan, ScanResult
 
@@ -70,7 +71,7 @@ class Manager:
         Raises `catalog.CatalogBusy` if another process is writing the catalogue,
         `ConfigError` if there is no root to scan.
         """
-        chosen = [str(Path(r).expanduser().absolute()) for r in roots] if roots else list(
+        chosen = [absolute(str(r)) for r in roots] if roots else list(
             self.config.library.roots)
         if not chosen:
             raise ConfigError("library.roots: no folder to scan; give one or set it in the config")

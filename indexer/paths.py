@@ -22,6 +22,13 @@ def db_text(path: str) -> tuple[str, bytes | None]:
     return path, None
 
 
+def absolute(path: str) -> str:
+    """A root or a path given by a user, as the catalogue names it: `~` expanded, made
+    absolute and normal ("../Music/", "./Music" and "/srv/x/../Music" are one folder,
+    so a file is never indexed under two names). Symbolic links are kept as given."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def os_path(text: str, raw: bytes | None) -> str:
     """The OS path of a catalogue row, from `path_raw` when it is set."""
     return os.fsdecode(raw) if raw is not None else text

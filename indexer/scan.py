@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from .catalog import Reader
 from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher, plan_folder
-from .paths import db_text, printable
+from .paths import absolute, db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
 from .records import Counters, Gone, Hashed, Problem, Progress, Tally, ToHash, Unstable
 from .tagging import Tagging
@@ -97,7 +97,7 @@ class Scan:
         self.parts = {root: merged(found) for root, found in (parts or {}).items()}
         self.settle_s, self.kind = settle_s, kind
         chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
-        self.roots = nest_free(chosen)
+        self.roots = nest_free([absolute(root) for root in chosen])
         self.unsettled: dict[str, int] = {}
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)

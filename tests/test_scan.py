@@ -338,3 +338,16 @@ def test_a_new_file_that_reuses_a_deleted_files_inode_is_not_taken_for_it(tmp_pa
     assert (result.counters.added, result.counters.moved, result.counters.missing) == (1, 0, 1)
     assert files(db)[str(new)]["id"] != old_row["id"]
     assert files(db)[str(old)]["status"] == "missing"
+
+
+def test_a_root_given_relative_or_unnormalised_names_the_same_files(library, db, scan,
+                                                                   monkeypatch):
+    from indexer import Manager
+    scan(library)
+    ids = {p: r["id"] for p, r in files(db).items()}
+    monkeypatch.chdir(library / "Artist 0")
+    for given in ("../", "..", f"../../{library.name}/./", f"../Artist 1/../"):
+        result = Manager(db_path=db, env={}).scan([given])
+        assert result.roots == (str(library),)
+        assert (result.counters.added, result.counters.missing) == (0, 0)
+    assert {p: r["id"] for p, r in files(db).items()} == ids
