@@ -38,8 +38,9 @@ from indexer.records import Hashed, Seen  # noqa: E402
 from indexer.writer import Writer  # noqa: E402
 
 ROOT = "/srv/music"
-_PLAIN = """INSERT INTO files (root, path, path_raw, dir, size, mtime_ns, inode, device, hash,
-    kind, status, first_seen, updated_at) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?)"""
+_PLAIN = """INSERT INTO files (root, path, path_raw, dir, size, mtime_ns, inode, device,
+    ctime_ns, hash, kind, status, first_seen, updated_at)
+    VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?)"""
 
 
 def results(rows: int) -> list[Hashed]:
@@ -47,7 +48,7 @@ def results(rows: int) -> list[Hashed]:
     for n in range(rows):
         folder = f"{ROOT}/Artist {n // 120:05d}/Album {n // 12:06d} (2001)"
         seen = Seen(ROOT, f"{folder}/{n % 12 + 1:02d} - Track {n}.flac", 8_000 + n, 10**18 + n,
-                    1_000_000 + n, 64769, "audio")
+                    1_000_000 + n, 64769, 10**18 + n, "audio")
         made.append(Hashed(seen, f"{n:032x}", bytes_read=seen.size))
     return made
 
@@ -62,7 +63,6 @@ def with_writer(folder: Path, items: list[Hashed], batch: int) -> None:
     conn = fresh(folder, "writer")
     writer = Writer(conn, batch_size=batch, max_delay=3600)
     writer.start_job("full", "parallel", [ROOT])
-    writer.moves_possible = False  # as a first scan: an empty catalogue has nothing to move
     for item in items:
         writer.put(item)
     writer.finish("completed")
@@ -71,15 +71,15 @@ def with_writer(folder: Path, items: list[Hashed], batch: int) -> None:
 
 def _plain_rows(items: list[Hashed], now: str) -> list[tuple]:
     return [(s.root, s.path, s.path.rsplit("/", 1)[0], s.size, s.mtime_ns, s.inode, s.device,
-             h.hash, s.kind, now, now) for h in items for s in (h.seen,)]
+             s.ctime_ns, h.hash, s.kind, now, now) for h in items for s in (h.seen,)]
 
 
 def with_sqlite_utils(folder: Path, items: list[Hashed], batch: int) -> None:
     import sqlite_utils
     conn = fresh(folder, "sqlite-utils")
     table = sqlite_utils.Database(conn)["files"]
-    names = ("root", "path", "dir", "size", "mtime_ns", "inode", "device", "hash", "kind",
-             "first_seen", "updated_at")
+    names = ("root", "path", "dir", "size", "mtime_ns", "inode", "device", "ctime_ns", "hash",
+             "kind", "first_seen", "updated_at")
     rows = [dict(zip(names, row), status="present") for row in _plain_rows(items, "now")]
     for start in range(0, len(rows), batch):
         with conn:

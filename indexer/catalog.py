@@ -171,7 +171,7 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
 _KNOWN = """
 SELECT path, size, mtime_ns, inode, device,
        hash IS NOT NULL AND error IS NULL AND status = 'present', id, hash, status,
-       error IS NOT NULL, tags_hash
+       error IS NOT NULL, tags_hash, ctime_ns
 FROM files """
 
 
@@ -187,10 +187,12 @@ class Reader:
     def known(self, row_id: int) -> Known:
         return Known._make(self.conn.execute(_KNOWN + "WHERE id = ?", (row_id,)).fetchone())
 
-    def row_by_inode(self, device: int, inode: int) -> Known | None:
+    def row_by_inode(self, device: int, inode: int, ctime_ns: int) -> Known | None:
+        """A row with this device and inode, the one with this ctime first (see identity.py:
+        an old row may carry an inode number that a newer file reused)."""
         row = self.conn.execute(
-            _KNOWN + "WHERE device = ? AND inode = ? AND hash IS NOT NULL LIMIT 1",
-            (device, inode)).fetchone()
+            _KNOWN + "WHERE device = ? AND inode = ? AND hash IS NOT NULL "
+            "ORDER BY ctime_ns IS ? DESC, id DESC LIMIT 1", (device, inode, ctime_ns)).fetchone()
         return Known._make(row) if row else None
 
     def present_count_under(self, top_text: str) -> int:
@@ -216,7 +218,7 @@ class FolderRows:
     of folders the walk never listed pile up in `unvisited`.
     """
 
-    _ROWS = ("SELECT path, size, mtime_ns, inode, device, "
+    _ROWS = ("SELECT path, size, mtime_ns, inode, device, coalesce(ctime_ns, -1), "
              "hash IS NOT NULL AND error IS NULL AND status = 'present', id, "
              "status = 'present', dir, tags_hash IS hash FROM files "
              "WHERE dir >= ? AND dir < ? ORDER BY dir")
@@ -229,7 +231,7 @@ class FolderRows:
         self._conn, self._cursor = conn, None
         cursors = (self._open(bounds) for bounds in sorted(ranges))
         self._folders = itertools.groupby(itertools.chain.from_iterable(cursors),
-                                          key=operator.itemgetter(8))
+                                          key=operator.itemgetter(9))
         self._next = next(self._folders, None)
         self.unvisited: list[Stored] = []
 
@@ -242,7 +244,7 @@ class FolderRows:
     def take(self, dir_text: str) -> dict[str, tuple]:
         folder = self._next
         while folder is not None and folder[0] < dir_text:
-            self.unvisited += (Stored._make(row) for row in folder[1] if row[7])
+            self.unvisited += (Stored._make(row) for row in folder[1] if row[8])
             folder = next(self._folders, None)
         if folder is None or folder[0] != dir_text:
             self._next = folder
@@ -334,11 +336,14 @@ def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
     return {"file": row, "media": media, "artwork": art}
 
 
-class TagSources:
-    """Finds a file whose tags are already read for some content: a copy needs no parse.
+class Lookups:
+    """Questions the hashing threads ask of the catalogue as files are read: is there a
+    file whose tags are already read for this content (a copy needs no parse), may this
+    file be a row elsewhere (identity.py: the writer holds it)?
 
     Asked from several threads (the hashing pool's); each gets its own read
-    connection. Only committed rows are seen, which is all a copy needs.
+    connection. Only committed rows are seen, which is all either needs: a copy's
+    source, or a row a file may be, was in the catalogue before this scan.
     """
 
     def __init__(self, db_path: Path):
@@ -347,15 +352,28 @@ class TagSources:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def find(self, digest: str) -> int | None:
+    def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect(self.db_path, readonly=True)
             with self._lock:
                 self._connections.append(conn)
-        row = conn.execute("SELECT file_id FROM media WHERE content_hash = ? AND error IS NULL "
-                           "LIMIT 1", (digest,)).fetchone()
+        return conn
+
+    def tag_source(self, digest: str) -> int | None:
+        row = self._conn().execute("SELECT file_id FROM media WHERE content_hash = ? AND "
+                                   "error IS NULL LIMIT 1", (digest,)).fetchone()
         return row[0] if row else None
+
+    def may_be_elsewhere(self, device: int, inode: int, size: int, digest: str,
+                         path_row: int | None) -> bool:
+        """Whether a row other than `path_row` has this device and inode, or this content."""
+        conn = self._conn()
+        return any(conn.execute(sql + " AND id IS NOT ? LIMIT 1", (*key, path_row)).fetchone()
+                   for sql, key in (("SELECT 1 FROM files WHERE device = ? AND inode = ?",
+                                     (device, inode)),
+                                    ("SELECT 1 FROM files WHERE hash = ? AND size = ?",
+                                     (digest, size))))
 
     def close(self) -> None:
         with self._lock:

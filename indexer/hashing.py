@@ -31,13 +31,19 @@ from .records import (FileFailure, Gone, Hashed, HashResult, Known, Seen, Stored
 
 
 def needs_reading(seen: Seen, row: Known) -> bool:
-    """Whether a file's content may differ from its row's hash (the smart-hash rule)."""
+    """Whether a file's content may differ from its row's hash (the smart-hash rule).
+
+    The ctime counts too: a tagger that keeps the mtime ("preserve timestamps",
+    `touch -r`) still changes the ctime, which no program can set. So do a
+    rename, a chmod and a new hard link: those files are read again (restic
+    decides the same way). A file renamed with its folder keeps its ctime."""
     return (
         row.hash is None
         or row.has_error
         or seen.size != row.size
         or seen.mtime_ns != row.mtime_ns
         or seen.inode != row.inode
+        or row.ctime_ns is not None and seen.ctime_ns != row.ctime_ns
     )
 
 
@@ -78,10 +84,10 @@ def plan_folder(
         row = rows.pop(text, None)
         if row is None:
             _plan_new(plan, seen, by_inode(seen), smart)
-        elif smart and row[5] and row[1:5] == seen[2:6]:  # Stored.ready; the stat figures
+        elif smart and row[6] and row[1:6] == seen[2:7]:  # Stored.ready; the stat figures
             plan.unchanged += 1
-            if tags and not row[9] and wants_tags(seen):  # Stored.tags_done
-                known = whole_row(row[6])
+            if tags and not row[10] and wants_tags(seen):  # Stored.tags_done
+                known = whole_row(row[7])
                 plan.retag.append(Hashed(seen, known.hash, known))
         else:
             _plan_known(plan, seen, whole_row(Stored._make(row).id), smart)
@@ -96,19 +102,21 @@ def wants_tags(seen: Seen) -> bool:
 def _plan_known(plan: FolderPlan, seen: Seen, row: Known, smart: bool) -> None:
     if not smart or needs_reading(seen, row):
         plan.to_hash.append(ToHash(seen, row))
-    elif row.status == "missing" or seen.device != row.device:
-        plan.known.append(Hashed(seen, row.hash, row))  # restored, or remounted
+    elif row.status == "missing" or seen.device != row.device or row.ctime_ns is None:
+        plan.known.append(Hashed(seen, row.hash, row))  # restored, remounted, or no ctime yet
     else:
         plan.unchanged += 1
 
 
 def _plan_new(plan: FolderPlan, seen: Seen, twin: Known | None, smart: bool) -> None:
-    if twin is None:
-        plan.to_hash.append(ToHash(seen))
-    elif smart and twin.size == seen.size and twin.mtime_ns == seen.mtime_ns and twin.hash:
-        plan.known.append(Hashed(seen, twin.hash, move_hint=twin.id))
+    """A path without a row: a file moved here with its stat figures intact (the same
+    inode, size, mtime and ctime as a row elsewhere: nothing touched it, so its
+    content is the row's) needs no read; which row it is, the writer decides."""
+    if (smart and twin is not None and twin.hash and twin.ctime_ns == seen.ctime_ns
+            and (twin.size, twin.mtime_ns) == (seen.size, seen.mtime_ns)):
+        plan.known.append(Hashed(seen, twin.hash, hold=True))
     else:
-        plan.to_hash.append(ToHash(seen, move_hint=twin.id))
+        plan.to_hash.append(ToHash(seen))
 
 
 class RateLimit:
@@ -186,8 +194,8 @@ class Hasher:
             view.release()
         after = os.fstat(fd)
         if total != before.st_size or _moment(after) != _moment(before):
-            return Unstable(ToHash(seen, item.row, item.move_hint), total)
-        return Hashed(seen, digest.hexdigest(), item.row, item.move_hint, total)
+            return Unstable(ToHash(seen, item.row), total)
+        return Hashed(seen, digest.hexdigest(), item.row, bytes_read=total)
 
 
 def _open(path: str, flags: int) -> int:
@@ -203,7 +211,8 @@ def _moment(info: os.stat_result) -> tuple[int, int, int]:
 
 def _restat(seen: Seen, info: os.stat_result) -> Seen:
     """The walk's figures, replaced by the open file's if it changed in between."""
-    if (seen.size, seen.mtime_ns, seen.inode) == (info.st_size, info.st_mtime_ns, info.st_ino):
+    if (seen.size, seen.mtime_ns, seen.inode, seen.ctime_ns) == (
+            info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns):
         return seen
     return seen._replace(size=info.st_size, mtime_ns=info.st_mtime_ns, inode=info.st_ino,
                          device=info.st_dev, ctime_ns=info.st_ctime_ns)

@@ -91,7 +91,13 @@ def read_tags(job: TagJob) -> Tags:
         return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                     json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
-        return failed(job, f"{type(error).__name__}: {error}"[:500])
+        return failed(job, f"{type(error).__name__}: {_without_path(str(error), job.path)}"[:500])
+
+
+def _without_path(message: str, path: str) -> str:
+    """mutagen names the file in its errors; the verdict is about the content, which a
+    renamed or copied file keeps (with its tags): the name would go stale."""
+    return message.replace(repr(path), "the file").replace(path, "the file")
 
 
 # The class for each extension, tried first: mutagen.File asks ~25 classes to score the

@@ -42,13 +42,7 @@ def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None) -
     try:
         removed = 0
         for row in doomed:
-            found = conn.execute("DELETE FROM files WHERE id = ? AND status = 'missing'",
-                                 (row.id,)).rowcount
-            if found:
-                removed += 1
-                for table, column in (("media", "file_id"), ("file_artwork", "file_id"),
-                                      ("folder_artwork", "image_file_id")):
-                    conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (row.id,))
+            removed += forget(conn, row.id)
         orphans = conn.execute(
             "SELECT hash, mime FROM artwork WHERE hash NOT IN (SELECT artwork_hash FROM "
             "file_artwork) AND hash NOT IN (SELECT artwork_hash FROM folder_artwork)").fetchall()
@@ -62,6 +56,18 @@ def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None) -
         for digest, mime in orphans:
             _remove_images(art_dir, digest, mime)
     return {"files": removed, "artwork": len(orphans)}
+
+
+def forget(conn: sqlite3.Connection, file_id: int) -> bool:
+    """Delete a missing file's row and what hangs on it (the feed gets a 'purged' change);
+    False if it is not missing (any more). Inside the caller's transaction."""
+    if not conn.execute("DELETE FROM files WHERE id = ? AND status = 'missing'",
+                        (file_id,)).rowcount:
+        return False
+    for table, column in (("media", "file_id"), ("file_artwork", "file_id"),
+                          ("folder_artwork", "image_file_id")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (file_id,))
+    return True
 
 
 def _remove_images(art_dir: str, digest: str, mime: str) -> None:

@@ -29,17 +29,18 @@ class Seen(NamedTuple):
     mtime_ns: int
     inode: int
     device: int
+    ctime_ns: int
     kind: str
-    ctime_ns: int = 0
 
 
 class Stored(NamedTuple):
     """The little a rescan reads of every row, streamed beside the walk.
 
-    The field order is the planner's fast path: `Stored[1:5]` and `Seen[2:6]`
-    are both (size, mtime_ns, inode, device), so "unchanged" is one tuple
-    comparison plus `ready` (hashed, no error, present). The planner reads
-    the whole row, `Known`, only for the few files that are not unchanged.
+    The field order is the planner's fast path: `Stored[1:6]` and `Seen[2:7]`
+    are both (size, mtime_ns, inode, device, ctime_ns), so "unchanged" is one
+    tuple comparison plus `ready` (hashed, no error, present). The planner
+    reads the whole row, `Known`, only for the few files that are not
+    unchanged. A row without a ctime yet (from schema 2) has -1 here.
     """
 
     path: str
@@ -47,6 +48,7 @@ class Stored(NamedTuple):
     mtime_ns: int
     inode: int
     device: int
+    ctime_ns: int
     ready: bool
     id: int
     present: bool
@@ -68,28 +70,32 @@ class Known(NamedTuple):
     status: str
     has_error: bool = False
     tags_hash: str | None = None
+    ctime_ns: int | None = None  # None: not recorded yet (a row from schema 2)
 
 
 class ToHash(NamedTuple):
     """A file that must be read: new, changed, or never hashed.
 
-    `row` is the catalogue row at the same path, if any; `move_hint` the id of
-    a row with the same device and inode elsewhere (a rename, maybe).
+    `row` is the catalogue row at the same path, if any.
     """
 
     seen: Seen
     row: Known | None = None
-    move_hint: int | None = None
 
 
 class Hashed(NamedTuple):
-    """A file whose content hash is known, read or (for a rename) inherited."""
+    """A file whose content hash is known, read or (for a rename) inherited.
+
+    `hold`: which row it is cannot be told before the whole scan has been seen
+    (it may be a file renamed or moved from a place not walked yet): the writer
+    keeps it until `Settle`, and its tags are looked at after that (identity.py).
+    """
 
     seen: Seen
     hash: str
     row: Known | None = None
-    move_hint: int | None = None
     bytes_read: int = 0
+    hold: bool = False
 
 
 class FileFailure(NamedTuple):
@@ -113,6 +119,17 @@ class Gone(NamedTuple):
 
     id: int
     path: str
+
+
+class Settle(NamedTuple):
+    """The end of a scan's walks, for the writer: which row each held file is
+    (identity.py), then the rows gone, `gone`, from walks that completed under
+    roots that looked mounted, `roots`. With `drop` (a cancelled scan) the held
+    files are let go, for the next scan to place."""
+
+    gone: tuple[Gone, ...] = ()
+    roots: tuple[str, ...] = ()
+    drop: bool = False
 
 
 class Problem(NamedTuple):

@@ -20,12 +20,13 @@ from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .catalog import Reader
+from .catalog import Lookups, Reader
 from .config import LibraryConfig, MetadataConfig, ScanConfig
-from .hashing import Hasher, plan_folder
+from .hashing import Hasher
+from .identity import in_question
 from .paths import absolute, db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
-from .records import Counters, Gone, Hashed, Problem, Progress, Tally, ToHash, Unstable
+from .records import Counters, Gone, Hashed, Problem, Progress, Settle, Tally, ToHash, Unstable
 from .tagging import Tagging
 from .order import only, within
 from .survey import Part, Settings as SurveySettings, Survey, Surveyed, merged, split, whole
@@ -109,6 +110,7 @@ class Scan:
         self._retry: list[ToHash] = []
         self._retry_lock = threading.Lock()
         self._tagging: Tagging | None = None
+        self._lookups: Lookups | None = None  # while moves are possible: see `_hold`
 
     def run(self) -> ScanResult:
         started = time.monotonic()
@@ -116,7 +118,6 @@ class Scan:
         kind = self.kind or ("full" if catalogue_empty or self.rehash else "incremental")
         mode = "parallel" if self.settings.parallel else "sequential"
         job_id = self.writer.start_job(kind, mode, self.roots)
-        self.writer.moves_possible = not catalogue_empty
         log.debug("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
         status, message = self._run_job(catalogue_empty)
         try:
@@ -148,6 +149,8 @@ class Scan:
             self._tagging = Tagging(self.metadata, self.db_path, put_all, self.stop,
                                     parallel=self.settings.parallel)
             self.writer.art_dir = self._tagging.art_dir
+        if not catalogue_empty and self.db_path:
+            self._lookups = Lookups(self.db_path)
         if sink:
             pool = ThreadPool(hasher, self._route(put_all), self.stop,
                               workers=self.settings.workers, name="hash")
@@ -160,22 +163,35 @@ class Scan:
                 self.writer.walk_done = True  # the total is known: progress can show an ETA
                 pool.drain()
                 self._retry_unstable(hasher, put_all)
-                if not self.stop.is_set():
-                    for root, done in complete.items():
-                        self._mark_missing(root, done, put_all)
+                self._settle(complete, put_all, sink)
                 if self._tagging:
                     self._tagging.drain()
             finally:
                 pool.close()
                 if self._tagging:
                     self._tagging.close()
+                if self._lookups:
+                    self._lookups.close()
         finally:
             if sink:  # always joined: the writer is this thread's again only after
                 sink.close()
 
     def _offer_tags(self, results: list) -> None:
+        """Tags for hashed files; a held file's wait until it is placed (see `_settle`)."""
         if self._tagging:
-            self._tagging.offer(r for r in results if isinstance(r, Hashed))
+            self._tagging.offer(r for r in results if isinstance(r, Hashed) and not r.hold)
+
+    def _hold(self, result):
+        """A hashed file whose row is in question, if some row elsewhere may be it: held by
+        the writer until the walks are done (identity.py). Other files are written now."""
+        if (self._lookups is None or not isinstance(result, Hashed) or result.hold
+                or not in_question(result.seen, result.row)):
+            return result
+        seen, row = result.seen, result.row
+        if self._lookups.may_be_elsewhere(seen.device, seen.inode, seen.size, result.hash,
+                                          row.id if row is not None else None):
+            return result._replace(hold=True)
+        return result
 
     def _put_each(self, items: list) -> None:
         for item in items:
@@ -184,7 +200,7 @@ class Scan:
     def _route(self, put_all: Callable[[list], None]) -> Callable[[list], None]:
         """The hash stage's sink: a file that changed while read is kept for one retry."""
         def route(results: list) -> None:
-            settled = [r for r in results if not isinstance(r, Unstable)]
+            settled = [self._hold(r) for r in results if not isinstance(r, Unstable)]
             if len(settled) < len(results):
                 with self._retry_lock:
                     self._retry += [r.item for r in results if isinstance(r, Unstable)]
@@ -294,27 +310,39 @@ class Scan:
             return
         log.info("re-reading %d files that changed while they were read", len(retry))
         # Unstable again: the writer records it as an error, nothing is indexed.
-        results = [result for item in retry if (result := stage(item)) is not None]
+        results = [self._hold(result) for item in retry if (result := stage(item)) is not None]
         put_all(results)
         self._offer_tags(results)
 
-    def _mark_missing(self, root: str, complete: bool, put_all) -> None:
-        """Call gone the rows of files the walk did not find, unless the root looks offline."""
-        gone = self._gone.pop(root, [])
-        if not complete:
-            return
+    def _settle(self, complete: dict[str, bool], put_all, sink) -> None:
+        """The walks are done: the writer places the files it held, marks missing the rows
+        gone under roots that look mounted, then the placed files' tags are looked at."""
+        stopped = self.stop.is_set()
+        mounted = [] if stopped else [root for root, done in complete.items()
+                                      if done and self._looks_mounted(root)]
+        gone = tuple(g for root in mounted for g in self._gone.get(root, ()))
+        put_all([Settle(gone, tuple(mounted), drop=stopped)])
+        if sink is not None:
+            sink.drain()  # the writer has placed them: `resolved` is ours to read
+        resolved, self.writer.resolved = self.writer.resolved, []
+        self._offer_tags(resolved)
+
+    def _looks_mounted(self, root: str) -> bool:
+        """Whether the rows the walk of `root` found gone may be called missing: not when
+        the root looks like an empty mount point (a disk not mounted)."""
+        gone = self._gone.get(root)
         if root in self.parts:  # a partial scan: the root itself must look mounted
             if gone and is_empty_dir(root):
                 self._warn(root, f"root {printable(root)} is empty: nothing marked missing "
                            "(not mounted?)")
-                return
+                return False
         elif self._found.get(root, 0) == 0:
             present = self.reader.present_count_under(db_text(root)[0])
             if present:
                 self._warn(root, f"root {printable(root)} has no media files but the catalogue "
                            f"holds {present} for it: nothing marked missing (not mounted?)")
-                return
-        put_all(gone)
+                return False
+        return True
 
     def _healthy(self, root: str) -> bool:
         try:

@@ -245,6 +245,77 @@ ALTER TABLE scan_jobs ADD COLUMN metadata_failed INTEGER NOT NULL DEFAULT 0;
 """
 
 
+# Schema 3: the ctime of each file (the change check and identity.py use it), and
+# 'purged' changes: a row deleted (by `indexer purge`, or displaced by another file
+# renamed onto its path) leaves a trace in the feed. The feed's CHECK takes the new
+# kind, so `changes` is copied into a new table, its seq numbers and sequence kept.
+V3_FILES = """
+ALTER TABLE files ADD COLUMN ctime_ns INTEGER;
+DROP TRIGGER files_added;
+DROP TRIGGER files_changed;
+"""
+V3_CHANGES = """
+CREATE TABLE changes_v3 (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id  INTEGER NOT NULL,
+    kind     TEXT    NOT NULL CHECK (kind = 'added' OR kind = 'modified' OR kind = 'moved'
+                                     OR kind = 'missing' OR kind = 'restored' OR kind = 'purged'),
+    path     TEXT    NOT NULL,
+    old_path TEXT,
+    at       TEXT    NOT NULL
+);
+INSERT INTO changes_v3 (seq, file_id, kind, path, old_path, at)
+SELECT seq, file_id, kind, path, old_path, at FROM changes ORDER BY seq;
+DROP TABLE changes;
+ALTER TABLE changes_v3 RENAME TO changes;
+CREATE INDEX changes_file ON changes (file_id);
+"""
+V3_TRIGGERS = """
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at)
+    VALUES (new.id, 'added', new.path, new.updated_at);
+END;
+
+-- One UPDATE can be several changes, appended in this order: a move that
+-- also changed the content is 'moved' then 'modified'. Only an UPDATE that sets
+-- one of these columns runs it (not the writer's bookkeeping, e.g. tags_hash).
+-- Files that swapped names are moved in one transaction through a path
+-- 'moving:<old path>' (no reader sees it): that makes one 'moved' row, from
+-- the old path, and a missing row moved is present again ('moved' says so).
+CREATE TRIGGER files_changed AFTER UPDATE OF path, status, hash ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at)
+    SELECT new.id, 'missing', new.path, new.updated_at
+    WHERE old.status = 'present' AND new.status = 'missing';
+    INSERT INTO changes (file_id, kind, path, at)
+    SELECT new.id, 'restored', new.path, new.updated_at
+    WHERE old.status = 'missing' AND new.status = 'present' AND old.path = new.path;
+    INSERT INTO changes (file_id, kind, path, old_path, at)
+    SELECT new.id, 'moved', new.path,
+           CASE WHEN old.path GLOB 'moving:*' THEN substr(old.path, 8) ELSE old.path END,
+           new.updated_at
+    WHERE old.path <> new.path AND new.path NOT GLOB 'moving:*';
+    INSERT INTO changes (file_id, kind, path, at)
+    SELECT new.id, 'modified', new.path, new.updated_at
+    WHERE new.status = 'present' AND new.hash IS NOT NULL AND old.hash IS NOT new.hash;
+END;
+
+CREATE TRIGGER files_purged AFTER DELETE ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at)
+    VALUES (old.id, 'purged', old.path, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
+"""
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    sequence = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'").fetchone()[0]
+    for script in (V3_FILES, V3_CHANGES, V3_TRIGGERS):
+        _script(script)(conn)
+    # never reuse a seq number, even one whose row is not there: a follower may have read it
+    conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'changes'",
+                 (sequence,))
+
+
 def _script(script: str):
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in _statements(script):
@@ -264,7 +335,8 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_script(V1), _script(V2))
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _script(V1), _script(V2), _v3)
 VERSION = len(MIGRATIONS)
 
 

@@ -130,7 +130,7 @@ class Survey:
                 rows.close()
 
     def _twin(self, seen: Seen):
-        return self.reader.row_by_inode(seen.device, seen.inode)
+        return self.reader.row_by_inode(seen.device, seen.inode, seen.ctime_ns)
 
     def _leave_unsettled(self, listing: Listing) -> list[str]:
         """Take the files written to too recently out of the listing; their paths."""

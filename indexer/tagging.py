@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .catalog import TagSources
+from .catalog import Lookups
 from .config import MetadataConfig
 from .kinds import is_cover, taggable
 from .paths import db_text, printable
@@ -37,7 +37,7 @@ class Tagging:
                  stop: threading.Event, *, parallel: bool):
         self.settings, self.put_all, self.stop, self.parallel = settings, put_all, stop, parallel
         self.art_dir = str(db_path.parent / "artwork") if settings.artwork else None
-        self.sources = TagSources(db_path)
+        self.sources = Lookups(db_path)
         self._pool: ProcessPool | Inline | None = None
         self._lock = threading.Lock()
 
@@ -52,7 +52,7 @@ class Tagging:
             if item.row is not None and item.row.tags_hash == item.hash:
                 continue
             text = db_text(seen.path)[0]
-            source = None if cover else self.sources.find(item.hash)
+            source = None if cover else self.sources.tag_source(item.hash)
             if source is not None:
                 copies.append(CopyTags(text, item.hash, source))
             else:

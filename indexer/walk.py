@@ -160,7 +160,7 @@ class Walk:
                             if kind in kinds:
                                 info = entry.stat(follow_symlinks=follow)
                                 found(Seen(root, entry.path, info.st_size, info.st_mtime_ns,
-                                           info.st_ino, info.st_dev, kind, info.st_ctime_ns))
+                                           info.st_ino, info.st_dev, info.st_ctime_ns, kind))
                         else:
                             listing.skipped += 1
                             log.debug("skipped, not a regular file: %s", printable(entry.path))

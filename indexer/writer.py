@@ -7,12 +7,11 @@ in the same transaction as the rows they count, so a reader never sees totals
 that disagree with the rows. If a commit fails, the batch is rolled back and
 the writer refuses all further work: half a story is never written.
 
-Identity lives here too. A file at a new path takes over the row of a file
-that is gone (a move keeps its id, so a media server keeps play counts): the
-row with the same content, preferring the one with the same device and inode
-that the planner hinted at. A row is only taken over if its own path no
-longer holds a file, and at most once per job. Same content is required even
-with the same inode: inode numbers are reused as soon as a file is deleted.
+Identity is applied here too, not decided: a file whose row is in question
+(`Hashed.hold`: new at its path, or another inode than its path's row) is
+held until the scan's walks are done (`Settle`); then identity.py says which
+row each held file is, and placing.py in which order rows change paths. Rows
+the walks found gone are marked missing then, once no held file took them.
 """
 
 from __future__ import annotations
@@ -25,56 +24,60 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import identity, media_rows, placing
 from .catalog import retrying, utc_now
-from .paths import db_text, os_path, printable
-from . import media_rows
-from .records import (CopyTags, Counters, FileFailure, Gone, Hashed, Problem, Progress, Seen,
-                      Tags, Tally, Unstable)
+from .kinds import is_cover
+from .paths import db_text, printable
+from .purge import forget
+from .records import (CopyTags, Counters, FileFailure, Hashed, Known, Problem, Progress, Seen,
+                      Settle, Tags, Tally, Unstable)
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ("root, path, path_raw, dir, size, mtime_ns, inode, device, hash, kind, status, "
-            "first_seen, updated_at, missing_since, error")
+_COLUMNS = ("root, path, path_raw, dir, size, mtime_ns, inode, device, ctime_ns, hash, kind, "
+            "status, first_seen, updated_at, missing_since, error")
 # Positional, for `executemany`: a first scan writes its new rows in runs. The
 # names of its values (first_seen and updated_at are both `now`), for `_values`:
-_ROW_NAMES = ("root", "path", "path_raw", "dir", "size", "mtime_ns", "inode", "device", "hash",
-              "kind", "now", "now", "error")
+_ROW_NAMES = ("root", "path", "path_raw", "dir", "size", "mtime_ns", "inode", "device", "ctime_ns",
+              "hash", "kind", "now", "now", "error")
 _UPSERT = f"""
 INSERT INTO files ({_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, NULL, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, NULL, ?)
 ON CONFLICT (path) DO UPDATE SET
     size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
-    device = excluded.device, hash = excluded.hash, status = 'present', missing_since = NULL,
-    updated_at = excluded.updated_at, error = excluded.error
+    device = excluded.device, ctime_ns = excluded.ctime_ns, hash = excluded.hash,
+    status = 'present', missing_since = NULL, updated_at = excluded.updated_at,
+    error = excluded.error
 WHERE files.path_raw IS excluded.path_raw
 """
 _UPDATE_AT_PATH = """
 UPDATE files SET size = :size, mtime_ns = :mtime_ns, inode = :inode, device = :device,
-    hash = :hash, status = 'present', missing_since = NULL, updated_at = :now, error = :error
+    ctime_ns = :ctime_ns, hash = :hash, status = 'present', missing_since = NULL,
+    updated_at = :now, error = :error
 WHERE id = :id AND path = :path
 """
-# A file that could not be read keeps its hash only if its stat figures did not change.
+# A file that could not be read keeps its hash only if its stat figures did not change
+# (but its ctime: making a file unreadable, a chmod, changes that).
 _FAILED_AT_PATH = """
 UPDATE files SET hash = CASE WHEN size = :size AND mtime_ns = :mtime_ns AND inode = :inode
                              THEN hash END,
-    size = :size, mtime_ns = :mtime_ns, inode = :inode, device = :device,
+    size = :size, mtime_ns = :mtime_ns, inode = :inode, device = :device, ctime_ns = :ctime_ns,
     status = 'present', missing_since = NULL, updated_at = :now, error = :error
 WHERE id = :id AND path = :path
 """
-_MOVE = """
+# A held file given its row (identity.py): at a new path, or at its own.
+_PLACE = """
 UPDATE files SET root = :root, path = :path, path_raw = :path_raw, dir = :dir, size = :size,
-    mtime_ns = :mtime_ns, inode = :inode, device = :device, hash = :hash, kind = :kind,
-    status = 'present', missing_since = NULL, updated_at = :now, error = NULL
+    mtime_ns = :mtime_ns, inode = :inode, device = :device, ctime_ns = :ctime_ns, hash = :hash,
+    kind = :kind, status = 'present', missing_since = NULL, updated_at = :now, error = NULL
 WHERE id = :id
 """
 _GONE = """
 UPDATE files SET status = 'missing', missing_since = :now, updated_at = :now
 WHERE id = :id AND path = :path AND status = 'present'
 """
-# The row the planner found by device and inode, if its content is this one: an inode
-# number is reused as soon as its file is deleted, so a different file may wear it.
-_CANDIDATE = "SELECT id, path, path_raw, status FROM files WHERE id = ? AND hash = ?"
-_SAME_CONTENT = "SELECT id, path, path_raw, status FROM files WHERE hash = ? AND size = ? LIMIT 20"
+_COVER_FOLDER = "UPDATE folder_artwork SET dir = ? WHERE image_file_id = ?"
+_NOT_A_COVER = "DELETE FROM folder_artwork WHERE image_file_id = ?"
 _JOB_TOTALS = """
 UPDATE scan_jobs SET files_found = :files_found, files_processed = :files_processed,
     bytes_processed = :bytes_processed, progress = :progress, added = :added,
@@ -86,7 +89,7 @@ WHERE id = :job_id
 """
 
 
-_FILE_ROWS = (Hashed, FileFailure, Gone, Unstable)
+_FILE_ROWS = (Hashed, FileFailure, Unstable)
 
 
 class WriterFailed(RuntimeError):
@@ -106,7 +109,6 @@ class Writer:
         self.counters = Counters()
         self.job_id = 0
         self.walk_done = False
-        self.moves_possible = True  # False when the catalogue was empty: nothing to take over
         self.art_dir: str | None = None
         self.stop: threading.Event | None = None  # ends a wait for a locked catalogue
         self.failed: BaseException | None = None
@@ -114,7 +116,8 @@ class Writer:
         self._new: list[tuple] = []  # upserts of paths without a row, written in runs
         self._dirty = False
         self._batch_started = 0.0
-        self._claimed: set[int] = set()
+        self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
+        self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
         self._last_seq = 0
         self._started = time.monotonic()
         self._last_report = 0.0
@@ -235,8 +238,8 @@ class Writer:
                 self._hashed(item)
             elif isinstance(item, FileFailure):
                 self._failure(item)
-            elif isinstance(item, Gone):
-                self.conn.execute(_GONE, {"id": item.id, "path": item.path, "now": self._now})
+            elif isinstance(item, Settle):
+                self._settle(item)
             elif isinstance(item, Unstable):
                 self._unstable(item)
             elif isinstance(item, Problem):
@@ -265,8 +268,8 @@ class Writer:
         c.bytes_processed += item.bytes_read
         if row is not None and row.status == "present" and row.hash == item.hash:
             c.unchanged += 1
-        if row is None and not (self.moves_possible and self._take_over(item)):
-            self._new.append(self._row(item.seen, item.hash, None))
+        if item.hold:
+            self._held.append(item)
             return
         values = self._values(item.seen, item.hash, None)
         if row is not None and self._execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
@@ -321,8 +324,8 @@ class Writer:
         """A file row's values in `_UPSERT`'s order."""
         text, raw = db_text(seen.path)
         return (seen.root, text, raw, db_text(os.path.dirname(seen.path))[0], seen.size,
-                seen.mtime_ns, seen.inode, seen.device, digest, seen.kind, self._now, self._now,
-                error)
+                seen.mtime_ns, seen.inode, seen.device, seen.ctime_ns, digest, seen.kind,
+                self._now, self._now, error)
 
     def _execute(self, sql: str, params) -> sqlite3.Cursor:
         """Any write but a new row's: the new rows queued before it go first."""
@@ -348,22 +351,56 @@ class Writer:
 
     # --- identity
 
-    def _take_over(self, item: Hashed) -> bool:
-        """Move a gone file's row to this path, if one matches; True if it did."""
-        candidates: list[tuple] = []
-        if item.move_hint is not None:
-            candidates += self.conn.execute(_CANDIDATE, (item.move_hint, item.hash)).fetchall()
-        candidates += self.conn.execute(_SAME_CONTENT, (item.hash, item.seen.size)).fetchall()
-        for row_id, path, raw, status in candidates:
-            if row_id in self._claimed or not _vacated(path, raw, status):
-                continue
-            try:
-                self._execute(_MOVE, self._values(item.seen, item.hash, None) | {"id": row_id})
-            except sqlite3.IntegrityError:  # the path got a row meanwhile: not a move
-                return False
-            self._claimed.add(row_id)
-            return True
-        return False
+    def _settle(self, settle: Settle) -> None:
+        """Place the held files (identity.py), mark missing what no file took, then write
+        the rows of the new files; the placed ones go to `resolved`, for their tags."""
+        held, self._held = self._held, []
+        if settle.drop:  # a cancelled scan: the next one places them
+            return
+        gathered = placing.gather(self.conn, held, (g.id for g in settle.gone), settle.roots)
+        verdict = identity.match(gathered.arrivals, gathered.candidates)
+        for row_id in verdict.displaced:
+            self.conn.execute(_GONE, {"id": row_id, "path": gathered.rows[row_id].path,
+                                      "now": self._now})
+            forget(self.conn, row_id)
+        self._place(held, verdict.rows, gathered.rows)
+        for gone in settle.gone:
+            self.conn.execute(_GONE, {"id": gone.id, "path": gone.path, "now": self._now})
+        for index, item in enumerate(held):
+            if index not in verdict.rows:
+                self._new.append(self._row(item.seen, item.hash, None))
+                self.resolved.append(item._replace(hold=False))
+
+    def _place(self, held: list[Hashed], chosen: dict[int, int], rows: dict) -> None:
+        """Give each placed file its row, path changes in an order that keeps paths unique."""
+        target = {row_id: held[index] for index, row_id in chosen.items()}
+        moves = {row_id: (rows[row_id].path, db_text(item.seen.path)[0])
+                 for row_id, item in target.items()}
+        for row_id, path in placing.move_order(moves):
+            if path.startswith(placing.MOVING):
+                self.conn.execute("UPDATE files SET path = ? WHERE id = ?", (path, row_id))
+            else:
+                self._put_in_place(row_id, target.pop(row_id), rows[row_id])
+        for row_id, item in target.items():  # those at their own path
+            self._put_in_place(row_id, item, rows[row_id])
+
+    def _put_in_place(self, row_id: int, item: Hashed, was: placing.Row) -> None:
+        self.conn.execute(_PLACE, self._values(item.seen, item.hash, None) | {"id": row_id})
+        row = was.known()
+        if item.seen.kind == "image":
+            row = self._cover_moved(row_id, item.seen, row)
+        self.resolved.append(item._replace(row=row, hold=False))
+
+    def _cover_moved(self, row_id: int, seen: Seen, row: Known) -> Known:
+        """A folder image that moved is its new folder's cover, or no cover by its new name;
+        an image renamed to a cover's name has its picture read."""
+        if not is_cover(seen.kind, seen.path):
+            self.conn.execute(_NOT_A_COVER, (row_id,))
+            return row
+        folder = db_text(os.path.dirname(seen.path))[0]
+        if self.conn.execute(_COVER_FOLDER, (folder, row_id)).rowcount:
+            return row
+        return row._replace(tags_hash=None)
 
     # --- totals
 
@@ -373,7 +410,8 @@ class Writer:
             "SELECT kind, count(*), max(seq) FROM changes WHERE seq > ? GROUP BY kind",
             (self._last_seq,)).fetchall()
         for kind, count, top in rows:
-            setattr(self.counters, kind, getattr(self.counters, kind) + count)
+            if kind != "purged":  # a displaced row: counted as missing just before
+                setattr(self.counters, kind, getattr(self.counters, kind) + count)
             self._last_seq = max(self._last_seq, top)
 
     def _write_totals(self) -> None:
@@ -389,11 +427,6 @@ class Writer:
         self._last_report = now
         snapshot = Counters(**_asdict(self.counters))
         self.on_progress(Progress(self.job_id, snapshot, self.walk_done, self._started, now))
-
-
-def _vacated(path: str, raw: bytes | None, status: str) -> bool:
-    """Whether a row's path no longer holds a file, so its row may move."""
-    return status == "missing" or not os.path.lexists(os_path(path, raw))
 
 
 def _asdict(counters: Counters) -> dict:

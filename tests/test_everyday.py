@@ -127,10 +127,12 @@ def test_purge_deletes_exactly_what_it_listed_and_the_artwork_no_one_uses(scanne
         assert conn.execute("SELECT count(*) FROM media WHERE file_id NOT IN "
                             "(SELECT id FROM files)").fetchone()[0] == 0
         art_after = {r[0] for r in conn.execute("SELECT hash FROM artwork")}
-        changes_kept = conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+        feed = [tuple(r) for r in conn.execute("SELECT kind, path FROM changes ORDER BY seq")]
     gone = art_before - art_after
     assert len(gone) == 1 and not list((db.parent / "artwork").rglob(f"{gone.pop()}.*"))
-    assert changes_kept == 15 + 1 + 7  # append-only: added, folder.png added, 7 missing
+    # append-only: 15 added, folder.png added, 7 missing, then one 'purged' per row deleted
+    assert len(feed) == 15 + 1 + 7 + 6
+    assert sorted(path for kind, path in feed[-6:] if kind == "purged") == sorted(doomed)
 
 
 def test_purge_asks_and_without_an_answer_deletes_nothing(scanned, env, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import schema
 from conftest import DATA, cli_env, connect, files, indexer, make_library, wait_for
 from test_daemon import FAST, service_config
 
@@ -78,16 +79,22 @@ def test_a_catalogue_of_schema_1_is_migrated_in_place_with_every_row_kept(tmp_pa
     with connect(db) as conn:
         before = [tuple(r) for r in conn.execute("SELECT * FROM files ORDER BY id")]
         jobs = [tuple(r) for r in conn.execute("SELECT id, kind, status FROM scan_jobs")]
+        feed = [tuple(r) for r in conn.execute("SELECT * FROM changes ORDER BY seq")]
 
     indexer("scan", library, "--db", db, env=cli_env(tmp_path), check=True)
 
     with connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        after = [tuple(r)[:-1] for r in conn.execute(  # less the new tags_hash column
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 3
+        after = [tuple(r)[:-2] for r in conn.execute(  # less the new tags_hash and ctime_ns
             "SELECT * FROM files WHERE root = '/srv/music' ORDER BY id")]
         assert [tuple(r) for r in conn.execute(
             "SELECT id, kind, status FROM scan_jobs WHERE id = 1")] == jobs
         assert conn.execute("SELECT count(*) FROM media").fetchone()[0] == 12
+        # the feed is copied whole into schema 3's table, and its numbers go on from there
+        assert [tuple(r) for r in conn.execute(
+            "SELECT * FROM changes ORDER BY seq LIMIT ?", (len(feed),))] == feed
+        assert conn.execute("SELECT min(seq) FROM changes WHERE seq > ?",
+                            (feed[-1][0],)).fetchone()[0] == feed[-1][0] + 1
     assert after == before
 
 

@@ -325,7 +325,8 @@ def test_broken_files_are_recorded_with_their_exception_and_the_scan_goes_on(tmp
     assert {name: row["error"] for name, row in rows.items()} == {
         "truncated.flac": "error: file said 8192 bytes, read 737 bytes",
         "empty.flac": "error: file said 4 bytes, read 0 bytes",
-        "notes.flac": f"FLACNoHeaderError: '{root / 'notes.flac'}' is not a valid FLAC file",
+        # the verdict is about the content, which a renamed file keeps: no path in it
+        "notes.flac": "FLACNoHeaderError: the file is not a valid FLAC file",
         "zero_tickdiv.mid": "ZeroDivisionError: float division by zero",
         "id3v24.mp3": None,
         "tone.ogg": None,

@@ -20,14 +20,14 @@ from indexer.records import FileFailure, Gone, Hashed, Known, Seen, Stored, ToHa
 from indexer.writer import Writer, WriterFailed
 
 
-def seen(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1) -> Seen:
-    return Seen("/m", path, size, mtime, inode, device, "audio")
+def seen(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1, ctime=3) -> Seen:
+    return Seen("/m", path, size, mtime, inode, device, ctime, "audio")
 
 
 def known(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1, hash="h", status="present",
-          id=1, error=False) -> Known:
+          id=1, error=False, ctime=3) -> Known:
     ready = hash is not None and not error and status == "present"
-    return Known(path, size, mtime, inode, device, ready, id, hash, status, error)
+    return Known(path, size, mtime, inode, device, ready, id, hash, status, error, None, ctime)
 
 
 # --- the plan: the cheap check first
@@ -35,8 +35,10 @@ def known(path="/m/a.mp3", size=10, mtime=1, inode=5, device=1, hash="h", status
 def plan(files, rows: list[Known], **options):
     """plan_folder over rows as the catalogue streams them, whole rows on demand."""
     by_id = {row.id: row for row in rows}
-    stored = {db_text(row.path)[0]: Stored(db_text(row.path)[0], row.size, row.mtime_ns, row.inode, row.device, row.ready,
-                               row.id, row.status == "present", "/m") for row in rows}
+    stored = {db_text(row.path)[0]: Stored(
+        db_text(row.path)[0], row.size, row.mtime_ns, row.inode, row.device,
+        -1 if row.ctime_ns is None else row.ctime_ns, row.ready, row.id,
+        row.status == "present", "/m") for row in rows}
     return plan_folder(files, stored, whole_row=by_id.__getitem__, **options)
 
 
@@ -45,9 +47,14 @@ def test_an_unchanged_file_needs_no_read():
     assert (result.unchanged, result.to_hash, result.known, result.gone) == (1, [], [], [])
 
 
-@pytest.mark.parametrize("change", [dict(size=11), dict(mtime=2), dict(inode=6)])
-def test_a_new_size_mtime_or_inode_means_a_read(change):
+@pytest.mark.parametrize("change", [dict(size=11), dict(mtime=2), dict(inode=6), dict(ctime=4)])
+def test_a_new_size_mtime_inode_or_ctime_means_a_read(change):
     assert plan([seen(**change)], [known()]).to_hash == [ToHash(seen(**change), known())]
+
+
+def test_a_row_from_before_ctimes_were_kept_is_given_its_ctime_without_a_read():
+    row = known(ctime=None)
+    assert plan([seen(ctime=99)], [row]).known == [Hashed(seen(ctime=99), "h", row)]
 
 
 @pytest.mark.parametrize("row", [known(hash=None), known(error=True)])
@@ -69,15 +76,16 @@ def test_a_remounted_disk_with_a_new_device_number_is_not_read_again():
     assert plan([seen()], [row]).known == [Hashed(seen(), "h", row)]
 
 
-def test_a_new_path_with_a_known_inode_size_and_mtime_inherits_the_hash():
+def test_a_new_path_with_a_known_inode_size_mtime_and_ctime_inherits_the_hash_held():
     twin = known(path="/m/old.mp3", id=7)
     assert plan([seen()], [], by_inode=lambda s: twin).known == [
-        Hashed(seen(), "h", None, move_hint=7)]
+        Hashed(seen(), "h", None, hold=True)]
 
 
-def test_a_new_path_with_a_known_inode_but_other_size_is_read_with_a_hint():
-    twin = known(path="/m/old.mp3", id=7, size=99)
-    assert plan([seen()], [], by_inode=lambda s: twin).to_hash == [ToHash(seen(), None, 7)]
+@pytest.mark.parametrize("change", [dict(size=99), dict(ctime=4), dict(mtime=0)])
+def test_a_new_path_with_a_known_inode_but_other_figures_is_read(change):
+    twin = known(path="/m/old.mp3", id=7, **change)
+    assert plan([seen()], [], by_inode=lambda s: twin).to_hash == [ToHash(seen(), None)]
 
 
 def test_rows_not_seen_are_gone_but_not_those_the_walk_could_not_stat():
@@ -108,7 +116,7 @@ def test_every_file_and_row_gets_exactly_one_fate(on_disk, in_catalogue):
 def file_seen(path: Path) -> Seen:
     info = path.stat()
     return Seen(str(path.parent), str(path), info.st_size, info.st_mtime_ns, info.st_ino,
-                info.st_dev, "audio", info.st_ctime_ns)
+                info.st_dev, info.st_ctime_ns, "audio")
 
 
 def test_the_hash_is_xxh3_128_of_the_whole_content(tmp_path):
@@ -175,7 +183,7 @@ def writer_conn(tmp_path):
 
 
 def hashed(n: int) -> Hashed:
-    return Hashed(Seen("/m", f"/m/{n}.mp3", n, n, n, 1, "audio"), f"h{n}")
+    return Hashed(Seen("/m", f"/m/{n}.mp3", n, n, n, 1, n, "audio"), f"h{n}")
 
 
 def committed(conn) -> int:
