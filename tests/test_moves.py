@@ -1,0 +1,225 @@
+"""Ids follow files on real trees: renamed and edited, moved while copies appear, renamed onto
+the path of a file deleted earlier, swapped, replaced atomically, edited with the mtime put
+back; in both modes, whatever the order of the walk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from conftest import changes, connect, files
+from indexer import Manager
+from trees import write
+
+MODES = {"parallel": {"parallel": True, "workers": 2}, "sequential": {"parallel": False}}
+
+
+@pytest.fixture(params=MODES)
+def scan(request, tmp_path):
+    db = tmp_path / "library.db"
+
+    def run(*roots: Path, **settings):
+        return Manager(db_path=db, roots=[str(r) for r in roots], env={},
+                       settings={"metadata.enabled": False, **settings},
+                       **MODES[request.param]).scan()
+    run.db = db
+    return run
+
+
+def ids(db: Path) -> dict[str, int]:
+    return {path: row["id"] for path, row in files(db, "present").items()}
+
+
+def digest(path: Path) -> str:
+    return xxhash.xxh3_128(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    music = tmp_path / "music"
+    for n in range(4):
+        write(music / "Album" / f"{n:02d}.flac", f"track {n}".encode() * 50)
+    return music
+
+
+def test_a_file_renamed_and_then_edited_keeps_its_id(root, scan):
+    scan(root)
+    before = ids(scan.db)
+    old, new = root / "Album" / "01.flac", root / "Album" / "01 - Renamed.flac"
+    old.rename(new)
+    with open(new, "r+b") as handle:  # a tagger writes in place after the rename
+        handle.write(b"TAGGED")
+
+    result = scan(root)
+
+    assert ids(scan.db)[str(new)] == before[str(old)]
+    assert files(scan.db)[str(new)]["hash"] == digest(new)
+    assert changes(scan.db)[-2:] == [("moved", str(new), str(old)), ("modified", str(new), None)]
+    assert (result.counters.added, result.counters.missing) == (0, 0)
+
+
+@pytest.mark.parametrize("copy_to", ["A copy", "Z copy"])  # walked before and after the move
+def test_a_copy_never_takes_the_id_of_a_file_moved_in_the_same_interval(root, scan, copy_to):
+    scan(root)
+    before = ids(scan.db)
+    shutil.copytree(root / "Album", root / copy_to)
+    (root / "M").mkdir()
+    (root / "Album" / "02.flac").rename(root / "M" / "02.flac")
+
+    result = scan(root)
+
+    after = ids(scan.db)
+    assert after[str(root / "M" / "02.flac")] == before[str(root / "Album" / "02.flac")]
+    assert not set(after[str(p)] for p in (root / copy_to).iterdir()) & set(before.values())
+    assert (result.counters.added, result.counters.moved, result.counters.missing) == (4, 1, 0)
+
+
+def test_a_copy_never_takes_the_id_of_a_file_on_a_root_that_is_offline(root, scan, tmp_path):
+    other = tmp_path / "other"
+    write(other / "x.flac", b"on the other disk")
+    scan(root, other)
+    before = ids(scan.db)
+    shutil.copyfile(other / "x.flac", root / "x copy.flac")
+    other.rename(tmp_path / "unmounted")  # the disk is gone: its path no longer exists
+
+    scan(root, other)
+
+    assert files(scan.db)[str(other / "x.flac")]["status"] == "present"
+    assert files(scan.db)[str(other / "x.flac")]["id"] == before[str(other / "x.flac")]
+    assert ids(scan.db)[str(root / "x copy.flac")] not in before.values()
+
+
+def test_a_file_renamed_onto_the_path_of_a_file_deleted_earlier_keeps_its_id(root, scan):
+    scan(root)
+    before = ids(scan.db)
+    deleted, renamed = root / "Album" / "00.flac", root / "Album" / "03.flac"
+    deleted.unlink()
+    scan(root)  # the deleted file is now a missing row at its path
+    renamed.rename(deleted)
+
+    scan(root)
+
+    rows = files(scan.db)
+    assert rows[str(deleted)]["id"] == before[str(renamed)]
+    assert rows[str(deleted)]["hash"] == digest(deleted)
+    assert before[str(deleted)] not in {r["id"] for r in rows.values()}  # purged: the path
+    assert changes(scan.db)[-2:] == [("purged", str(deleted), None),      # names another file
+                                     ("moved", str(deleted), str(renamed))]
+
+
+def test_a_file_renamed_over_another_keeps_its_id_and_the_other_ends(root, scan):
+    scan(root)
+    before = ids(scan.db)
+    over, renamed = root / "Album" / "00.flac", root / "Album" / "03.flac"
+    renamed.rename(over)  # replaces 00.flac
+
+    scan(root)
+
+    rows = files(scan.db)
+    assert rows[str(over)]["id"] == before[str(renamed)] and str(renamed) not in rows
+    assert before[str(over)] not in {r["id"] for r in rows.values()}
+    assert [c[0] for c in changes(scan.db)[-3:]] == ["missing", "purged", "moved"]
+
+
+def test_files_that_swapped_names_keep_their_ids(root, scan):
+    scan(root)
+    before = ids(scan.db)
+    a, b, tmp = root / "Album" / "00.flac", root / "Album" / "01.flac", root / "swap.tmp"
+    a.rename(tmp)
+    b.rename(a)
+    tmp.rename(b)
+
+    scan(root)
+
+    after = ids(scan.db)
+    assert (after[str(a)], after[str(b)]) == (before[str(b)], before[str(a)])
+    assert sorted(changes(scan.db)[-2:]) == [("moved", str(a), str(b)), ("moved", str(b), str(a))]
+
+
+def test_an_atomic_replace_keeps_the_id_of_its_path(root, scan):
+    scan(root)
+    before = ids(scan.db)
+    song = root / "Album" / "01.flac"
+    temp = root / "Album" / ".01.flac.tmp"
+    temp.write_bytes(b"re-tagged by a tagger that writes a new file")
+    os.replace(temp, song)
+
+    scan(root)
+
+    assert ids(scan.db) == before
+    assert files(scan.db)[str(song)]["hash"] == digest(song)
+    assert changes(scan.db)[-1] == ("modified", str(song), None)
+
+
+def test_an_edit_that_puts_the_mtime_back_is_seen(root, scan):
+    scan(root)
+    song = root / "Album" / "02.flac"
+    info = song.stat()
+    with open(song, "r+b") as handle:  # same size, new bytes
+        handle.write(b"NEWTAG")
+    os.utime(song, ns=(info.st_atime_ns, info.st_mtime_ns))  # "preserve timestamps"
+
+    result = scan(root)
+
+    assert files(scan.db)[str(song)]["hash"] == digest(song)
+    assert result.counters.modified == 1 and result.counters.bytes_processed == info.st_size
+
+
+def test_many_identical_files_moved_all_keep_their_ids(tmp_path, scan):
+    root = tmp_path / "music"
+    for n in range(30):
+        write(root / "Silence" / f"{n:02d}.flac", b"the same silence")
+    scan(root)
+    before = ids(scan.db)
+    shutil.copytree(root / "Silence", root / "Moved")  # copies: new inodes, same content
+    shutil.rmtree(root / "Silence")
+
+    result = scan(root)
+
+    after = ids(scan.db)
+    assert {p.name: after[str(p)] for p in (root / "Moved").iterdir()} == \
+        {Path(p).name: i for p, i in before.items()}
+    assert (result.counters.moved, result.counters.added, result.counters.missing) == (30, 0, 0)
+
+
+def albums_with_a_cover(root: Path, scan) -> Path:
+    """Albums A and B of one real track each, A with its cover.jpg; scanned with tags."""
+    from conftest import DATA
+    write(root / "A" / "01.mp3", (DATA / "id3v24.mp3").read_bytes())
+    write(root / "B" / "01.mp3", (DATA / "id3v23.mp3").read_bytes())
+    shutil.copyfile(DATA / "cover.jpg", root / "A" / "cover.jpg")
+    scan(root, **{"metadata.enabled": True})
+    return root
+
+
+def test_a_cover_image_moved_is_its_new_folders_cover(tmp_path, scan):
+    root = albums_with_a_cover(tmp_path / "music", scan)
+    (root / "A" / "cover.jpg").rename(root / "B" / "cover.jpg")
+
+    scan(root, **{"metadata.enabled": True})
+
+    with connect(scan.db) as conn:
+        covers = dict(conn.execute("SELECT f.dir, c.artwork_hash IS NOT NULL FROM file_cover c "
+                                   "JOIN files f ON f.id = c.file_id WHERE f.kind = 'audio'"))
+        folders = [r[0] for r in conn.execute("SELECT dir FROM folder_artwork")]
+    assert covers == {str(root / "A"): 0, str(root / "B"): 1}
+    assert folders == [str(root / "B")]
+
+
+def test_a_cover_renamed_to_another_name_is_no_cover_and_an_image_renamed_to_cover_is(
+        tmp_path, scan):
+    root = albums_with_a_cover(tmp_path / "music", scan)
+    (root / "A" / "cover.jpg").rename(root / "A" / "scan 1.jpg")
+    scan(root, **{"metadata.enabled": True})
+    with connect(scan.db) as conn:
+        assert conn.execute("SELECT count(*) FROM folder_artwork").fetchone()[0] == 0
+
+    (root / "A" / "scan 1.jpg").rename(root / "A" / "folder.jpg")
+    scan(root, **{"metadata.enabled": True})
+
+    with connect(scan.db) as conn:
+        assert [r[0] for r in conn.execute("SELECT dir FROM folder_artwork")] == [str(root / "A")]
