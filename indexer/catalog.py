@@ -171,7 +171,7 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
 _KNOWN = """
 SELECT path, size, mtime_ns, inode, device,
        hash IS NOT NULL AND error IS NULL AND status = 'present', id, hash, status,
-       error IS NOT NULL, tags_hash, ctime_ns
+       error IS NOT NULL, tags_hash, ctime_ns, path_raw
 FROM files """
 
 

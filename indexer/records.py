@@ -71,6 +71,7 @@ class Known(NamedTuple):
     has_error: bool = False
     tags_hash: str | None = None
     ctime_ns: int | None = None  # None: not recorded yet (a row from schema 2)
+    path_raw: bytes | None = None
 
 
 class ToHash(NamedTuple):

@@ -11,6 +11,7 @@ they found in one answer each.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,11 +115,14 @@ class Survey:
         rows = reader.rows_in(self.part.ranges) if reader else None
         try:
             for listing in self.walk:
-                unknown = [p.path for p in listing.problems]
+                folder_rows = rows.take(listing.text) if rows else {}
+                unknown = [p.path for p in listing.problems]  # neither seen nor gone
+                if not all(f.path.isascii() for f in listing.files):
+                    self._one_per_text(listing, folder_rows)
                 if settings.settled_before_ns:
                     unknown += self._leave_unsettled(listing)
                 plan = plan_folder(
-                    listing.files, rows.take(listing.text) if rows else {},
+                    listing.files, folder_rows,
                     smart=settings.smart, tags=settings.tags,
                     whole_row=reader.known if reader else _none,
                     by_inode=self._twin if reader else _none, unknown_paths=unknown)
@@ -128,6 +132,29 @@ class Survey:
         finally:
             if rows:
                 rows.close()
+
+    def _one_per_text(self, listing: Listing, folder_rows: dict) -> None:
+        """Two names shown with the same catalogue text (a literal `\\xff` and the byte 0xFF)
+        cannot both have a row: the one the row at that text is stays indexed (else the
+        name that is valid UTF-8, else the first by its bytes); the other is recorded as
+        a problem on every scan, so neither flips the row to and fro."""
+        by_text: dict[str, list[Seen]] = {}
+        for seen in listing.files:
+            by_text.setdefault(db_text(seen.path)[0], []).append(seen)
+        clashes = {text: names for text, names in by_text.items() if len(names) > 1}
+        if not clashes:
+            return
+        losers = set()
+        for text, names in clashes.items():
+            row = folder_rows.get(text)
+            owner = self.reader.known(row[7]).path_raw if row and self.reader else ...
+            keep = min(names, key=lambda s: (db_text(s.path)[1] != owner,
+                                             db_text(s.path)[1] is not None, os.fsencode(s.path)))
+            losers.update(s.path for s in names if s is not keep)
+        listing.files = [s for s in listing.files if s.path not in losers]
+        listing.problems += [Problem(path, "walk", "another file's name is shown with the same "
+                                     "text in the catalogue; not indexed (rename one of them)")
+                             for path in sorted(losers)]
 
     def _twin(self, seen: Seen):
         return self.reader.row_by_inode(seen.device, seen.inode, seen.ctime_ns)

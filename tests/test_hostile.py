@@ -201,7 +201,8 @@ def test_two_names_shown_with_the_same_text_index_one_and_record_the_other(libra
         errors = conn.execute("SELECT path, stage, error FROM scan_errors").fetchall()
     assert result.status == "completed" and len(rows) == 1
     assert [tuple(e) for e in errors] == [
-        (text, "write", "another file's name is shown with the same text; not indexed")]
+        (text, "walk", "another file's name is shown with the same text in the catalogue; "
+                       "not indexed (rename one of them)")]
     assert len(files(db, "present")) == 15 + 1
 
 
@@ -260,3 +261,32 @@ def test_a_job_left_running_by_a_killed_process_is_marked_interrupted(library, d
     result = scan(library)
     assert job(db, result.job_id - 1)["status"] == "interrupted"
     assert job(db, result.job_id)["status"] == "completed"
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
+@pytest.mark.parametrize("first", ["literal", "byte"])
+def test_two_names_shown_with_the_same_text_one_indexed_the_other_an_error_stable(
+        tmp_path, parallel, first):
+    from indexer import Manager
+    from conftest import changes
+    root = tmp_path / "music"
+    root.mkdir()
+    literal, byte = root / "\\xff.mp3", root / os.fsdecode(b"\xff.mp3")
+    names = {"literal": literal, "byte": byte}
+    names[first].write_bytes(b"the first")
+    db = tmp_path / "library.db"
+
+    def scan():
+        return Manager(db_path=db, roots=[str(root)], env={}, parallel=parallel,
+                       settings={"metadata.enabled": False}).scan()
+    scan()
+    (names["byte" if first == "literal" else "literal"]).write_bytes(b"the second, longer")
+    results = [scan() for _ in range(3)]
+    feed = changes(db)
+
+    row = files(db)[str(literal)]
+    assert bytes(row["path_raw"]) == os.fsencode(str(byte)) if first == "byte" \
+        else row["path_raw"] is None
+    assert row["size"] == len(b"the first")
+    assert [r.counters.errors for r in results] == [1, 1, 1]
+    assert feed == [("added", str(literal), None)]  # never flipped to the other file

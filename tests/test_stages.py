@@ -238,3 +238,17 @@ def test_the_job_totals_are_committed_with_the_rows_they_count(writer_conn):
         added, rows = other.execute("SELECT added, (SELECT count(*) FROM files) FROM scan_jobs "
                                     "WHERE id = ?", (job_id,)).fetchone()
     assert added == rows == 4
+
+
+def test_the_writer_records_a_second_name_with_the_same_text_and_writes_the_first(writer_conn):
+    """The safety net behind the survey's own check (survey.py `_one_per_text`)."""
+    writer = Writer(writer_conn, batch_size=10, max_delay=60)
+    writer.start_job("full", "sequential", ["/m"])
+    literal = Seen("/m", "/m/\\xff.mp3", 1, 1, 1, 1, 1, "audio")
+    byte = literal._replace(path=os.fsdecode(b"/m/\xff.mp3"), inode=2)
+    writer.put(Hashed(literal, "h1"))
+    writer.put(Hashed(byte, "h2"))
+    writer.finish("completed")
+    assert writer_conn.execute("SELECT path, path_raw, hash FROM files").fetchall() == [
+        ("/m/\\xff.mp3", None, "h1")]
+    assert writer_conn.execute("SELECT stage FROM scan_errors").fetchall() == [("write",)]
