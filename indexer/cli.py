@@ -86,7 +86,7 @@ def scan(
     workers: Annotated[Optional[int], typer.Option(help="Hashing threads (scan.workers).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Rows per transaction (scan.batch_size).")] = None,
     profile: Annotated[Optional[str], typer.Option(help="default, conservative or aggressive.")] = None,
-    rehash: Annotated[bool, typer.Option("--rehash", help="Read and hash every file again.")] = False,
+    rehash: Annotated[bool, typer.Option("--rehash", help="Read and hash every file again, and read its tags again.")] = False,
     as_json: JsonOption = False,
     config_file: ConfigOption = None,
     db: DbOption = None,

@@ -38,6 +38,7 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
     if target is None:
         return False
     file_id, folder, tagged_before = target
+    final = tags.final or _failed_alike_before(conn, file_id, tags)
     if tags.cover:
         if tags.art:
             _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
@@ -53,9 +54,24 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
             _artwork(conn, ref, now, art_dir)
             conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "
                          "VALUES (?, ?, ?)", (file_id, ref.hash, ref.picture_type))
-    if tags.final:  # a worker that crashed is no verdict on the file: try again next scan
+    if final:  # else no verdict on the file (its worker hung or died, the disk failed):
         conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (tags.hash, file_id))
-    return True
+    return True  # it is read again next scan
+
+
+# A parse that hung or killed its worker may be the file's fault or the machine's (a worker
+# stopped, memory short): tried again once; the same failure on the same content twice is
+# a verdict on the file, so a file that always hangs the parser is not retried forever.
+_AMBIGUOUS = ("TimeoutError:", "WorkerCrash:")
+
+
+def _failed_alike_before(conn: sqlite3.Connection, file_id: int, tags: Tags) -> bool:
+    if tags.error is None or not tags.error.startswith(_AMBIGUOUS):
+        return False
+    before = conn.execute("SELECT error FROM media WHERE file_id = ? AND content_hash = ?",
+                          (file_id, tags.hash)).fetchone()
+    kind = tags.error.split(":", 1)[0]
+    return before is not None and (before[0] or "").startswith(kind + ":")
 
 
 def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> str | None:

@@ -91,7 +91,14 @@ def read_tags(job: TagJob) -> Tags:
         return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                     json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
-        return failed(job, f"{type(error).__name__}: {_without_path(str(error), job.path)}"[:500])
+        text = f"{type(error).__name__}: {_without_path(str(error), job.path)}"[:500]
+        # The disk or the cache failed, not the file's bytes (mutagen wraps OSError):
+        # no verdict, so it is read again next scan.
+        return failed(job, text, final=not _environmental(error))
+
+
+def _environmental(error: BaseException) -> bool:
+    return isinstance(error, OSError) or isinstance(error.__cause__, OSError)
 
 
 def _without_path(message: str, path: str) -> str:
@@ -152,8 +159,8 @@ def _extra_tags(parsed: Any, path: str) -> dict[str, list[str]]:
     return {}
 
 
-def failed(job: TagJob, error: str) -> Tags:
-    return Tags(job.text, job.hash, error=error, cover=job.is_cover)
+def failed(job: TagJob, error: str, final: bool = True) -> Tags:
+    return Tags(job.text, job.hash, error=error, cover=job.is_cover, final=final)
 
 
 def _folder_cover(job: TagJob) -> Tags:

@@ -147,7 +147,7 @@ class Scan:
         put_all = sink.put_all if sink else self._put_each
         if self.metadata and self.metadata.enabled and self.db_path:
             self._tagging = Tagging(self.metadata, self.db_path, put_all, self.stop,
-                                    parallel=self.settings.parallel)
+                                    parallel=self.settings.parallel, again=self.rehash)
             self.writer.art_dir = self._tagging.art_dir
         if not catalogue_empty and self.db_path:
             self._lookups = Lookups(self.db_path)

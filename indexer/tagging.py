@@ -34,8 +34,11 @@ class Tagging:
     """Decides, for hashed files, whether their tags need reading; queues the work."""
 
     def __init__(self, settings: MetadataConfig, db_path: Path, put_all: Callable[[list], None],
-                 stop: threading.Event, *, parallel: bool):
+                 stop: threading.Event, *, parallel: bool, again: bool = False):
+        """`again` (`scan --rehash`): read the tags of every file offered, even those the
+        catalogue holds for its content (a failure recorded, a better parser since)."""
         self.settings, self.put_all, self.stop, self.parallel = settings, put_all, stop, parallel
+        self.again = again
         self.art_dir = str(db_path.parent / "artwork") if settings.artwork else None
         self.sources = Lookups(db_path)
         self._pool: ProcessPool | Inline | None = None
@@ -49,10 +52,10 @@ class Tagging:
             cover = is_cover(seen.kind, seen.path)
             if not (cover or taggable(seen.kind, seen.path)):
                 continue
-            if item.row is not None and item.row.tags_hash == item.hash:
+            if item.row is not None and item.row.tags_hash == item.hash and not self.again:
                 continue
             text = db_text(seen.path)[0]
-            source = None if cover else self.sources.tag_source(item.hash)
+            source = None if cover or self.again else self.sources.tag_source(item.hash)
             if source is not None:
                 copies.append(CopyTags(text, item.hash, source))
             else:
@@ -95,7 +98,7 @@ class Tagging:
     def _timed_out(self, job: TagJob) -> Tags:
         log.warning("%s: reading its tags took over %g s: stopped", printable(job.text),
                     self.settings.timeout_s)
-        return Tags(job.text, job.hash, cover=job.is_cover,
+        return Tags(job.text, job.hash, cover=job.is_cover, final=False,
                     error=f"TimeoutError: reading the tags took over {self.settings.timeout_s:g} s")
 
 

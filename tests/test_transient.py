@@ -1,0 +1,149 @@
+"""A transient failure is retried; only a verdict on a file's own bytes is final.
+
+A full artwork cache, a tag worker stopped past its time limit or killed: the file
+is read again on the next scan. A parse that hangs twice on the same content is a
+verdict. `scan --rehash` reads every file's tags again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, connect, wait_for
+from indexer import Manager, catalog
+from indexer.records import Hashed, Seen, Tags
+from indexer.writer import Writer
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+
+
+def tags_state(db: Path, name: str) -> tuple:
+    """(media.error, files.tags_hash IS files.hash) of the file called `name`."""
+    with connect(db) as conn:
+        row = conn.execute("SELECT m.error, f.tags_hash IS f.hash FROM files f LEFT JOIN media m "
+                           "ON m.file_id = f.id WHERE f.path LIKE ?", (f"%/{name}",)).fetchone()
+    return tuple(row)
+
+
+def scan(db: Path, root: Path, **settings):
+    return Manager(db_path=db, roots=[str(root)], env={}, settings=settings).scan()
+
+
+@root_only
+def test_a_full_artwork_cache_is_no_verdict_and_the_tags_are_read_when_there_is_room(tmp_path):
+    root, db = tmp_path / "music", tmp_path / "state" / "library.db"
+    root.mkdir()
+    shutil.copyfile(DATA / "art.mp3", root / "01.mp3")  # a track with an embedded cover
+    cache = db.parent / "artwork"
+    cache.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k,nr_inodes=3", "tmpfs", str(cache)],
+                   check=True)
+    try:
+        (cache / "filler").write_bytes(b"x" * 4096)  # full: no room for the picture
+        scan(db, root)
+        error, done = tags_state(db, "01.mp3")
+        assert error.startswith("OSError") and "No space left" in error and not done
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+
+    result = scan(db, root)  # nothing changed on disk: the tags are read again all the same
+
+    assert tags_state(db, "01.mp3") == (None, 1)
+    assert result.counters.metadata_extracted == 1
+
+
+def _workers_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                    if parent == pid and "indexer.worker" in cmd.read():
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+FILES = 40  # the worker is stopped while it starts or in the middle: never after the last
+
+
+def test_a_tag_worker_stopped_past_its_time_limit_is_no_verdict_on_the_file(tmp_path):
+    root, db = tmp_path / "music", tmp_path / "library.db"
+    root.mkdir()
+    for n in range(FILES):
+        shutil.copyfile(DATA / "tone.flac", root / f"{n}.flac")
+        with open(root / f"{n}.flac", "ab") as handle:
+            handle.write(bytes([n]))
+    stopped: list[int] = []
+    done = threading.Event()
+
+    def stop_the_first_worker() -> None:  # as a user's SIGSTOP, or a machine that froze it
+        first = wait_for(lambda: _workers_of(os.getpid()) or done.is_set(), timeout=30,
+                         what="a tag worker")
+        if not done.is_set():
+            os.kill(first[0], signal.SIGSTOP)
+            stopped.append(first[0])
+
+    watcher = threading.Thread(target=stop_the_first_worker)
+    watcher.start()
+    try:
+        scan(db, root, **{"metadata.workers": 1, "metadata.timeout_s": 1})
+    finally:
+        done.set()
+        watcher.join()
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    timed_out = [n for n in range(FILES) if (tags_state(db, f"{n}.flac")[0] or "").startswith(
+        "TimeoutError")]
+    assert stopped and len(timed_out) == 1
+    assert tags_state(db, f"{timed_out[0]}.flac")[1] == 0  # no verdict: tags_hash not set
+
+    result = scan(db, root)
+
+    assert tags_state(db, f"{timed_out[0]}.flac") == (None, 1)
+    assert (result.counters.metadata_extracted, result.counters.bytes_processed) == (1, 0)
+
+
+def test_a_parse_that_hangs_twice_on_the_same_content_is_a_verdict(tmp_path):
+    seen = Seen("/m", "/m/a.flac", 1, 1, 1, 1, 1, "audio")
+    hung = Tags("/m/a.flac", "h1", error="TimeoutError: reading the tags took over 1 s",
+                final=False)
+    with catalog.open_for_writing(tmp_path / "w.db") as conn:
+        writer = Writer(conn, batch_size=1)
+        writer.start_job("full", "sequential", ["/m"])
+        writer.put(Hashed(seen, "h1"))
+
+        def tags_hash():
+            writer.flush()
+            return conn.execute("SELECT tags_hash FROM files").fetchone()[0]
+        writer.put(hung)
+        assert tags_hash() is None   # once: the machine's fault, maybe
+        writer.put(hung)
+        assert tags_hash() == "h1"   # twice on the same content: the file's
+        writer.finish("completed")
+
+
+def test_rehash_reads_the_tags_of_every_file_again(tmp_path):
+    root, db = tmp_path / "music", tmp_path / "library.db"
+    root.mkdir()
+    for name in ("tone.flac", "tone.ogg", "id3v24.mp3"):
+        shutil.copyfile(DATA / name, root / name)
+    (root / "notes.flac").write_text("not a FLAC file\n")  # a verdict, recorded
+    scan(db, root)
+
+    again = Manager(db_path=db, roots=[str(root)], env={}).scan(rehash=True)
+
+    c = again.counters
+    assert (c.metadata_queued, c.metadata_extracted, c.metadata_failed) == (4, 3, 1)
+    assert c.metadata_copied == 0
