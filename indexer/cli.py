@@ -2,7 +2,8 @@
 and maps known errors to one line and an exit code:
 
     0  done (per-file errors are reported, not fatal)
-    1  a fatal error: no root usable, catalogue busy or unwritable
+    1  a fatal error: no root usable, catalogue busy or unwritable; for `doctor` and
+       `verify`, something to fix was found
     2  bad usage or configuration
     130  the scan was cancelled (Ctrl-C or SIGTERM); what was done is saved
 
@@ -109,6 +110,41 @@ def scan(
         raise typer.Exit(EXIT_CANCELLED)
     if result.status == "failed":
         _fail(EXIT_FATAL, result.message or "the scan failed")
+
+
+@app.command()
+@_errors_to_exit_codes
+def verify(
+    roots: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[ROOT]...", help="Folders to verify (default: library.roots, else every "
+        "root the catalogue holds files for).")] = None,
+    read: Annotated[bool, typer.Option("--read", help="Also read every file whose size and "
+                                       "mtime agree and compare its content hash.")] = False,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Compare the catalogue with the disk, writing nothing: files gone, not indexed or
+    changed; with --read, files whose bytes changed under the same size and mtime (bit rot).
+    Exit 0 when they agree, 1 when they differ or no root could be verified.
+
+    Example: indexer verify --read /srv/music
+    """
+    from . import verify as verifying
+    from .console import print_finding, print_verify_summary
+    cfg = _load(config_file, db, **{"library.roots": roots or None})
+    check = verifying.Verify(cfg.database.path, list(cfg.library.roots), cfg.library, read=read,
+                             buffer_kib=cfg.scan.hash_buffer_kib,
+                             max_read_mib_s=cfg.scan.max_read_mib_s)
+    if not check.roots:
+        _fail(EXIT_USAGE, "library.roots: no folder to verify; give one or set it in the config")
+    with _cancel_on_signals(check.stop.set, "stopping: what was found so far is printed"):
+        for finding in check:
+            print_finding(finding, as_json)
+    summary = check.summary()
+    print_verify_summary(summary, as_json)
+    if summary.status == "cancelled":
+        raise typer.Exit(EXIT_CANCELLED)
+    if summary.status != "agree":
+        raise typer.Exit(EXIT_FATAL)
 
 
 @app.command()
@@ -422,15 +458,16 @@ def _service_status(cfg) -> dict | None:
 class _cancel_on_signals:
     """SIGINT and SIGTERM both ask the scan to stop; a second one stops at once."""
 
-    def __init__(self, cancel: Callable[[], None]):
-        self.cancel = cancel
+    def __init__(self, cancel: Callable[[], None],
+                 message: str = "stopping: saving what is done"):
+        self.cancel, self.message = cancel, message
         self._asked = False
 
     def _handle(self, signum: int, frame: object) -> None:
         if self._asked:
             os._exit(EXIT_CANCELLED)  # the catalogue is crash-safe: SQLite rolls back
         self._asked = True
-        log.warning("stopping: saving what is done (again to quit at once)")
+        log.warning("%s (again to quit at once)", self.message)
         self.cancel()
 
     def __enter__(self) -> None:

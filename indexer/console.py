@@ -343,3 +343,85 @@ def print_doomed(doomed, out: TextIO = sys.stdout) -> None:
     for row in doomed:
         out.write(f"missing since {row.missing_since}: #{row.id} {printable(row.path)}\n")
     out.write(f"{len(doomed):,} rows to delete\n" if doomed else "nothing to purge\n")
+
+
+# `indexer verify`: one line per finding, then a summary that says what to do.
+
+_UPDATE = "run `indexer scan` (or `indexer rescan` while the service runs) to bring the " \
+          "catalogue up to date"
+VERIFY_ADVICE = {
+    "gone": f"files no longer on disk: {_UPDATE}",
+    "excluded": "files a scan no longer indexes (library.ignore, library.kinds, symlinks): if "
+                f"that is not what you meant, change the configuration; else {_UPDATE}",
+    "unindexed": f"media files the catalogue does not list: {_UPDATE}",
+    "changed": f"files whose size or mtime changed: {_UPDATE}",
+    "content": "the file's bytes changed but its size and mtime did not: if you did not edit "
+               "it, restore it from a backup; then `indexer scan --rehash`",
+    "unreadable": "files that could not be read: check their permissions (the user running "
+                  "indexer must read them) and the disk (`dmesg`, `smartctl -a`)",
+}
+
+
+def print_finding(finding, as_json: bool, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # now, not at import: a test may have replaced it
+    if as_json:
+        out.write(json.dumps({
+            "kind": finding.kind, "path": finding.path,
+            "path_raw": finding.raw.hex() if finding.raw is not None else None,
+            "changes": [change._asdict() for change in finding.changes],
+            "reason": finding.reason}, ensure_ascii=False) + "\n")
+    else:
+        detail = "; ".join(_change_text(change) for change in finding.changes)
+        if finding.kind == "content":
+            detail += ", size and mtime unchanged"
+        detail = detail or finding.reason or ""
+        out.write(f"{finding.kind:<10} {printable(finding.path)}"
+                  f"{': ' + printable(detail) if detail else ''}\n")
+    out.flush()  # each finding as it is found: a Ctrl-C keeps what was printed
+
+
+def _change_text(change) -> str:
+    if change.what == "size":
+        return f"size {change.old:,} -> {change.new:,} bytes"
+    if change.what == "mtime_ns":
+        return f"mtime {_ns_time(change.old)} -> {_ns_time(change.new)}"
+    return f"{change.what} {change.old} -> {change.new}"
+
+
+def _ns_time(ns: int) -> str:
+    """Nanoseconds since the epoch as UTC, every digit kept: a touch may move it by 1 ns."""
+    from datetime import datetime, timezone
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:09d}".rstrip("0").rstrip(".") + "Z"
+
+
+def print_verify_summary(summary, as_json: bool, out: TextIO | None = None) -> None:
+    s, out = summary, out or sys.stdout
+    if as_json:
+        out.write(json.dumps({
+            "kind": "summary", "status": s.status, "counts": s.counts, "files": s.files,
+            "bytes_read": s.bytes_read, "roots": list(s.roots), "warnings": s.warnings,
+            "duration_s": round(s.duration_s, 3)}, ensure_ascii=False) + "\n")
+        return
+    found = sum(s.counts.values())
+    differences = _count(found, "difference")
+    read = f", {human_bytes(s.bytes_read)} read" if s.bytes_read else ""
+    scope = (f"{_count(s.files, 'file')} in {_count(len(s.roots), 'root')}{read}, "
+             f"{s.duration_s:.2f} s")
+    out.write({
+        "agree": f"verify: the catalogue and the disk agree ({scope})\n",
+        "differ": f"verify: {differences} ({scope})\n",
+        "cancelled": f"verify cancelled: {differences} so far, above ({scope})\n",
+        "unverified": "verify: no root could be verified\n",
+    }[s.status])
+    for kind, count in s.counts.items():
+        if count:
+            out.write(f"  {kind} {count:,}: {VERIFY_ADVICE[kind]}\n")
+    for warnings in s.warnings.values():
+        for warning in warnings:
+            out.write(f"  warning: {printable(warning)}\n")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
