@@ -160,13 +160,25 @@ class Survey:
         return self.reader.row_by_inode(seen.device, seen.inode, seen.ctime_ns)
 
     def _leave_unsettled(self, listing: Listing) -> list[str]:
-        """Take the files written to too recently out of the listing; their paths."""
+        """Take the files written to too recently out of the listing; their paths.
+
+        A file renamed or moved whole is not being written: its ctime is new, but its
+        mtime is old and a row elsewhere has its inode, size and mtime. It is taken
+        now, so that a rename is one 'moved' change, not 'missing' then 'moved'."""
         limit = self.settings.settled_before_ns
-        unsettled = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) > limit]
+        unsettled = [f for f in listing.files
+                     if max(f.mtime_ns, f.ctime_ns) > limit and not self._moved_whole(f, limit)]
         if unsettled:
-            listing.files = [f for f in listing.files if max(f.mtime_ns, f.ctime_ns) <= limit]
+            left = {f.path for f in unsettled}
+            listing.files = [f for f in listing.files if f.path not in left]
             self.unsettled[listing.dir] = max(max(f.mtime_ns, f.ctime_ns) for f in unsettled)
         return [f.path for f in unsettled]
+
+    def _moved_whole(self, seen: Seen, limit: int) -> bool:
+        if seen.mtime_ns > limit or self.reader is None:
+            return False
+        twin = self._twin(seen)
+        return twin is not None and (twin.size, twin.mtime_ns) == (seen.size, seen.mtime_ns)
 
 
 def outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:

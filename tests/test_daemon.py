@@ -139,6 +139,23 @@ def test_a_renamed_file_keeps_its_id(music, tmp_path, service):
     assert str(song) not in files(db)
 
 
+@pytest.mark.parametrize("to", ["same folder", "other folder"])
+def test_a_renamed_or_moved_file_is_one_moved_change_never_missing_first(
+        music, tmp_path, service, to):
+    db = tmp_path / "library.db"
+    service([music], **{"watch.settle_seconds": 2})  # the old path is gone long before that
+    song = next((music / "Artist 0").rglob("*.mp3"))
+    target = (song.parent if to == "same folder" else music / "Artist 1") / "renamed.mp3"
+    with connect(db) as conn:
+        since = conn.execute("SELECT max(seq) FROM changes").fetchone()[0]
+    song.rename(target)
+    wait_for(lambda: present(db, target), timeout=10, what="the rename")
+    with connect(db) as conn:
+        feed = [tuple(r) for r in conn.execute(
+            "SELECT kind, path, old_path FROM changes WHERE seq > ?", (since,))]
+    assert feed == [("moved", str(target), str(song))]
+
+
 def test_a_moved_folder_keeps_the_ids_of_its_files(music, tmp_path, service):
     db = tmp_path / "library.db"
     service([music])
