@@ -216,8 +216,10 @@ def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
         out.write(f"service: running, pid {service['pid']}; {service['queued']} requests queued, "
                   f"{service['pending_places']} places waiting; last reconcile "
                   f"{service['last_reconcile'] or 'not yet'}\n")
+        unsure = set(service.get("unreconciled", ()))
         for root, state in service["roots"].items():
-            out.write(f"  {state:<8} {printable(root)}\n")
+            note = "  (not reconciled: it looked unmounted)" if root in unsure else ""
+            out.write(f"  {state:<8} {printable(root)}{note}\n")
         if service["current"]:
             c = service["current"]
             out.write(f"  now: job #{c['job_id']}, {c['files_processed']:,} of "

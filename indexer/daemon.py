@@ -70,8 +70,9 @@ class Service:
         self.roots: list[str] = list(config.library.roots)
         self.current: dict[str, Any] | None = None  # the running job's progress
         self.last_reconcile: str | None = None
-        self._devices: dict[str, int] = {}
-        self._mounted: dict[str, bool] = {}  # was the root a mount point when armed
+        self._identity: dict[str, tuple[int, int]] = {}  # the root's (device, inode) when armed
+        self._mounted: dict[str, bool] = {}  # was the root ever a mount point
+        self._unsure: set[str] = set()  # roots whose last reconcile marked nothing missing
         self._polled: dict[str, float] = {}
         self._alive = time.monotonic()
         self._failures, self._retry_at = 0, None
@@ -180,7 +181,7 @@ class Service:
         for place in request.places:
             if place.root in roots or not self._online(place.root):
                 continue
-            if place.how == "root":
+            if place.how == "root" or place.root in self._unsure:  # see `_after_scan`
                 roots.add(place.root)
             else:
                 parts.setdefault(place.root, []).append(_part(place))
@@ -204,6 +205,7 @@ class Service:
         result = job.run()
         self.current = None
         self._after_failure(result)
+        self._after_scan(result, target.get("roots") or ())
         if kind in ("reconcile", "rescan") and result.status == "completed":
             self.last_reconcile = catalog.utc_now()
         for folder, written in result.unsettled.items():  # a copy still running:
@@ -213,6 +215,18 @@ class Service:
                 self.debouncer.defer(Place(root, folder, "folder"), max(left, 0.05))
         self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
+
+    def _after_scan(self, result: ScanResult, whole: list[str]) -> None:
+        """A root that looked unmounted had nothing marked missing: until a scan of it
+        whole succeeds, any event under it brings a scan of the whole root (a disk whose
+        files are being copied back, where a folder deleted meanwhile has no event)."""
+        for root in result.guarded:
+            if root not in self._unsure:
+                log.warning("root %s is not reconciled (it looked unmounted): its next event "
+                            "brings a scan of the whole root", printable(root))
+            self._unsure.add(root)
+        if result.status == "completed":
+            self._unsure -= set(whole) - set(result.guarded)
 
     def _after_failure(self, result: ScanResult) -> None:
         """A failed scan (a full disk, a lock held for too long) dropped what it saw:
@@ -249,22 +263,30 @@ class Service:
                         "marked missing; checking again every %g s", printable(root),
                         self.config.watch.poll_interval_s)
             return
-        self._devices[root] = os.stat(root).st_dev
-        self._mounted[root] = is_mount_point(root)
+        info = os.stat(root)
+        self._identity[root] = (info.st_dev, info.st_ino)
+        self._mounted[root] = self._mounted.get(root, False) or is_mount_point(root)
         self._polled[root] = time.monotonic()
         self.watcher.arm(root)
 
     def _usable(self, root: str) -> bool:
-        """The root is there, readable, and as it was armed: on the same device, and still
-        a mount point if it was one (an unmounted disk leaves its empty mount point)."""
+        """The root is there, readable, and still a mount point if it ever was one (an
+        unmounted disk leaves its empty mount point, which is not the disk come back)."""
         try:
             check_root(root)
-            known = self._devices.get(root)
-            if known is not None and os.stat(root).st_dev != known:
-                return False
-            return not self._mounted.get(root) or is_mount_point(root)
-        except (RootUnusable, OSError):
+        except RootUnusable:
             return False
+        return not self._mounted.get(root) or is_mount_point(root)
+
+    def _same(self, root: str) -> bool:
+        """Whether the root is still the folder that was armed: the same device and inode.
+        Not so when a disk was mounted on it (even a bind mount from the same disk) or
+        when it is a symbolic link pointed elsewhere; its watches then watch nothing."""
+        try:
+            info = os.stat(root)
+        except OSError:
+            return False
+        return self._identity.get(root) in (None, (info.st_dev, info.st_ino))
 
     def _online(self, root: str) -> bool:
         if self.watcher is None or self.watcher.states.get(root) == "offline":
@@ -284,21 +306,27 @@ class Service:
                 self.request(Request("reconcile", frozenset(self.roots)))
             interval = self.config.watch.poll_interval_s
             for root in list(self.roots):
-                state = self.watcher.states.get(root)
-                due = time.monotonic() - self._polled.get(root, 0) >= interval
-                if state == "polling" and due:
-                    self._polled[root] = time.monotonic()
-                    self.request(Request("poll", frozenset([root])))
-                elif state == "offline" and due:
-                    self._polled[root] = time.monotonic()
-                    self._devices.pop(root, None)
-                    self._mounted.pop(root, None)
-                    if self._usable(root):
-                        log.info("root %s is back: watching and reconciling it", printable(root))
-                        self._arm(root)
-                        self.request(Request("reconcile", frozenset([root])))
-                elif state == "inotify" and not self._usable(root):
-                    self._online(root)  # says so, and takes it offline
+                self._look_at(root, interval)
+
+    def _look_at(self, root: str, interval: float) -> None:
+        state = self.watcher.states.get(root)
+        due = time.monotonic() - self._polled.get(root, 0) >= interval
+        if state in ("inotify", "polling") and not self._usable(root):
+            self._online(root)  # says so, and takes it offline
+        elif state in ("inotify", "polling") and not self._same(root):
+            log.warning("root %s is another folder now (a disk mounted on it, or its link "
+                        "pointed elsewhere): watching it anew and reconciling it", printable(root))
+            self._arm(root)
+            self.request(Request("reconcile", frozenset([root])))
+        elif state == "polling" and due:
+            self._polled[root] = time.monotonic()
+            self.request(Request("poll", frozenset([root])))
+        elif state == "offline" and due:
+            self._polled[root] = time.monotonic()
+            if self._usable(root):
+                log.info("root %s is back: watching and reconciling it", printable(root))
+                self._arm(root)
+                self.request(Request("reconcile", frozenset([root])))
 
     def _pump_places(self) -> None:
         while not self.stop_event.is_set():
@@ -382,6 +410,7 @@ class Service:
                                                             if self.watcher else "?")
                                                         for r in self.roots},
                             "queued": self._requests.qsize(), "pending_places": len(self.debouncer),
+                            "unreconciled": sorted(self._unsure),
                             "current": self.current, "last_reconcile": self.last_reconcile}}
 
     def _apply_reload(self) -> None:

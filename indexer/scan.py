@@ -50,6 +50,8 @@ class ScanResult:
     message: str | None = None
     # folders with files still being written -> their latest write, ns since the epoch
     unsettled: dict[str, int] = field(default_factory=dict)
+    # roots that looked unusable or unmounted: nothing of them was marked missing
+    guarded: tuple[str, ...] = ()
 
     def summary(self) -> dict:
         """The `indexer scan --json` object (documented in the README)."""
@@ -105,6 +107,7 @@ class Scan:
         self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
         self.writer.stop = self.stop
         self.warnings: dict[str, list[str]] = {}
+        self.guarded: set[str] = set()
         self._gone: dict[str, list[Gone]] = {}
         self._found: dict[str, int] = {}
         self._retry: list[ToHash] = []
@@ -126,7 +129,8 @@ class Scan:
             status, message = "failed", str(error)
             self._record_failure(message)
         return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
-                          tuple(self.roots), self.warnings, message, dict(self.unsettled))
+                          tuple(self.roots), self.warnings, message, dict(self.unsettled),
+                          tuple(sorted(self.guarded)))
 
     def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
         usable = [root for root in self.roots if self._healthy(root)]
@@ -335,12 +339,14 @@ class Scan:
             if gone and is_empty_dir(root):
                 self._warn(root, f"root {printable(root)} is empty: nothing marked missing "
                            "(not mounted?)")
+                self.guarded.add(root)
                 return False
         elif self._found.get(root, 0) == 0:
             present = self.reader.present_count_under(db_text(root)[0])
             if present:
                 self._warn(root, f"root {printable(root)} has no media files but the catalogue "
                            f"holds {present} for it: nothing marked missing (not mounted?)")
+                self.guarded.add(root)
                 return False
         return True
 
@@ -350,6 +356,7 @@ class Scan:
             return True
         except RootUnusable as problem:
             self._warn(root, f"{problem}: skipped, nothing marked missing")
+            self.guarded.add(root)
             return False
 
     def _warn(self, root: str, text: str) -> None:

@@ -1,0 +1,144 @@
+"""A root that becomes another folder under the running service (a disk mounted on it,
+late or with other content; a tmpfs mounted anew; its symbolic link pointed elsewhere) is
+noticed and reconciled: the catalogue ends equal to what is there, and the service never
+says idle with rows of files that are not under the root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import files, make_library, wait_for
+from indexer.daemon import Service
+from test_daemon import service_config
+from trees import media_texts
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+MEDIA = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".wav", ".aiff", ".wma", ".jpg")
+
+
+def on_disk(root: Path) -> set[str]:
+    return set().union(*(media_texts(root, suffix) for suffix in MEDIA))
+
+
+def present(db: Path) -> set[str]:
+    return set(files(db, "present"))
+
+
+@pytest.fixture
+def run_service(tmp_path):
+    started: list[tuple[Service, threading.Thread]] = []
+
+    def start(root: Path) -> Service:
+        service = Service(service_config(tmp_path / "library.db", [root]))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        started.append((service, thread))
+        wait_for(lambda: service.last_reconcile, timeout=20, what="the first reconcile")
+        return service
+
+    yield start
+    for service, thread in started:
+        service.stop()
+        thread.join(timeout=10)
+
+
+def mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True)
+
+
+@pytest.fixture
+def mounts():
+    made: list[Path] = []
+    yield made
+    for point in reversed(made):
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_root_link_pointed_at_another_folder_is_reconciled_and_watched_there(
+        tmp_path, run_service):
+    first, second, root = tmp_path / "first", tmp_path / "second", tmp_path / "music"
+    make_library(first, albums=2, tracks=2)
+    make_library(second, albums=1, tracks=3)
+    (second / "only here.flac").write_bytes(b"only in the second folder")
+    root.symlink_to(first)
+    db = tmp_path / "library.db"
+    service = run_service(root)
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the first folder indexed")
+
+    repointed = tmp_path / "music.new"
+    repointed.symlink_to(second)
+    os.replace(repointed, root)  # atomically, as `ln -sfn` does
+
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the second folder")
+    (second / "added later.flac").write_bytes(b"a change in the folder now pointed at")
+    wait_for(lambda: str(root / "added later.flac") in present(db), timeout=20,
+             what="an event from the folder the link points at now")
+    assert service.status()["service"]["roots"][str(root)] == "inotify"
+
+
+@root_only
+def test_a_disk_mounted_after_its_empty_mount_point_was_seen_is_reconciled(
+        tmp_path, run_service, mounts):
+    disk, other, root = tmp_path / "disk", tmp_path / "other", tmp_path / "music"
+    make_library(disk, albums=2, tracks=2)
+    make_library(other, albums=1, tracks=1)
+    (other / "other disk.flac").write_bytes(b"only on the other disk")
+    root.mkdir()
+    mount("--bind", str(disk), str(root))
+    mounts.append(root)
+    db = tmp_path / "library.db"
+    service = run_service(root)
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the disk indexed")
+
+    subprocess.run(["umount", str(root)], check=True)
+    mounts.remove(root)
+    wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline", timeout=10,
+             what="the root offline")
+    seen = service._polled[str(root)]  # the empty mount point is looked at, and not taken
+    wait_for(lambda: service._polled[str(root)] > seen + 1, timeout=10, what="two more looks")
+    assert service.status()["service"]["roots"][str(root)] == "offline"
+    # nothing marked missing meanwhile
+    assert present(db) == {p.replace(str(disk), str(root)) for p in on_disk(disk)}
+
+    mount("--bind", str(other), str(root))  # late, and another disk
+    mounts.append(root)
+
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the other disk reconciled")
+    assert service.status()["service"]["roots"][str(root)] == "inotify"
+
+
+@root_only
+def test_a_tmpfs_mounted_anew_without_a_folder_marks_that_folder_missing(
+        tmp_path, run_service, mounts):
+    library, root = tmp_path / "library", tmp_path / "music"
+    make_library(library, albums=3, tracks=2)
+    root.mkdir()
+    mount("-t", "tmpfs", "-o", "size=20m", "tmpfs", str(root))
+    mounts.append(root)
+    shutil.copytree(library, root, dirs_exist_ok=True)
+    db = tmp_path / "library.db"
+    service = run_service(root)
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the tmpfs indexed")
+
+    subprocess.run(["umount", str(root)], check=True)
+    mounts.remove(root)
+    wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline", timeout=10,
+             what="the root offline")
+    mount("-t", "tmpfs", "-o", "size=20m", "tmpfs", str(root))  # empty, at first
+    mounts.append(root)
+    wait_for(lambda: str(root) in service.status()["service"]["unreconciled"], timeout=20,
+             what="the empty tmpfs reconciled, with nothing marked missing")
+    shutil.rmtree(library / "Artist 1")  # deleted while the disk was away
+    shutil.copytree(library, root, dirs_exist_ok=True)
+
+    wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the copy reconciled")
+    missing = set(files(db, "missing"))
+    assert missing and all("/Artist 1/" in path for path in missing)
+    wait_for(lambda: not service.status()["service"]["unreconciled"], timeout=10,
+             what="the root reconciled")
