@@ -52,6 +52,14 @@ def mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
 
 
+def unmount(root: Path, service: Service, mounts: list[Path]) -> None:
+    """Unmount the root under the running service, and wait until it says offline."""
+    subprocess.run(["umount", str(root)], check=True)
+    mounts.remove(root)
+    wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline", timeout=10,
+             what="the root offline")
+
+
 @pytest.fixture
 def mounts():
     made: list[Path] = []
@@ -96,10 +104,7 @@ def test_a_disk_mounted_after_its_empty_mount_point_was_seen_is_reconciled(
     service = run_service(root)
     wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the disk indexed")
 
-    subprocess.run(["umount", str(root)], check=True)
-    mounts.remove(root)
-    wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline", timeout=10,
-             what="the root offline")
+    unmount(root, service, mounts)
     seen = service._polled[str(root)]  # the empty mount point is looked at, and not taken
     wait_for(lambda: service._polled[str(root)] > seen + 1, timeout=10, what="two more looks")
     assert service.status()["service"]["roots"][str(root)] == "offline"
@@ -126,10 +131,7 @@ def test_a_tmpfs_mounted_anew_without_a_folder_marks_that_folder_missing(
     service = run_service(root)
     wait_for(lambda: present(db) == on_disk(root), timeout=20, what="the tmpfs indexed")
 
-    subprocess.run(["umount", str(root)], check=True)
-    mounts.remove(root)
-    wait_for(lambda: service.status()["service"]["roots"][str(root)] == "offline", timeout=10,
-             what="the root offline")
+    unmount(root, service, mounts)
     mount("-t", "tmpfs", "-o", "size=20m", "tmpfs", str(root))  # empty, at first
     mounts.append(root)
     wait_for(lambda: str(root) in service.status()["service"]["unreconciled"], timeout=20,
