@@ -10,6 +10,7 @@ birth time (older kernels, some network file systems), the answer is None.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
 
@@ -19,19 +20,22 @@ _STATX_INO, _STATX_BTIME = 0x100, 0x800
 # struct statx: stx_mask at 0, stx_ino at 0x20, stx_btime (tv_sec, tv_nsec) at 0x50
 _MASK, _INO, _BTIME = struct.Struct("=I"), struct.Struct("=Q"), struct.Struct("=qI")
 
-try:
-    _statx = ctypes.CDLL(None, use_errno=True).statx
-except (AttributeError, OSError):  # a C library without statx (glibc before 2.28)
-    _statx = None
+@functools.cache
+def _statx():
+    try:
+        return ctypes.CDLL(None, use_errno=True).statx
+    except (AttributeError, OSError):  # a C library without statx (glibc before 2.28)
+        return None
 
 
 def birth_ns(path: str, inode: int) -> int | None:
     """When the file at `path` was born, in ns since the epoch, if it still has `inode`
     and its file system says; None otherwise. Symbolic links are not followed."""
-    if _statx is None:
+    statx = _statx()
+    if statx is None:
         return None
     buffer = ctypes.create_string_buffer(256)
-    if _statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW,
+    if statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW,
               _STATX_INO | _STATX_BTIME, buffer) != 0:
         return None
     mask = _MASK.unpack_from(buffer, 0)[0]

@@ -218,7 +218,7 @@ class FolderRows:
     of folders the walk never listed pile up in `unvisited`.
     """
 
-    _ROWS = ("SELECT path, size, mtime_ns, inode, device, coalesce(ctime_ns, -1), "
+    _ROWS = ("SELECT path, size, mtime_ns, inode, device, ctime_ns, "
              "hash IS NOT NULL AND error IS NULL AND status = 'present', id, "
              "status = 'present', dir, tags_hash IS hash FROM files "
              "WHERE dir >= ? AND dir < ? ORDER BY dir")

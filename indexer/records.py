@@ -40,7 +40,8 @@ class Stored(NamedTuple):
     are both (size, mtime_ns, inode, device, ctime_ns), so "unchanged" is one
     tuple comparison plus `ready` (hashed, no error, present). The planner
     reads the whole row, `Known`, only for the few files that are not
-    unchanged. A row without a ctime yet (from schema 2) has -1 here.
+    unchanged. A row without a ctime yet (from schema 2) has None here, so it
+    takes the slow path once, which records its ctime.
     """
 
     path: str
@@ -48,7 +49,7 @@ class Stored(NamedTuple):
     mtime_ns: int
     inode: int
     device: int
-    ctime_ns: int
+    ctime_ns: int | None
     ready: bool
     id: int
     present: bool

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from .catalog import Lookups, Reader
 from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher
-from .identity import in_question
 from .paths import absolute, db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
 from .records import Counters, Gone, Hashed, Problem, Progress, Settle, Tally, ToHash, Unstable
@@ -188,8 +187,10 @@ class Scan:
     def _hold(self, result):
         """A hashed file whose row is in question, if some row elsewhere may be it: held by
         the writer until the walks are done (identity.py). Other files are written now."""
-        if (self._lookups is None or not isinstance(result, Hashed) or result.hold
-                or not in_question(result.seen, result.row)):
+        if self._lookups is None or not isinstance(result, Hashed) or result.hold:
+            return result
+        from .identity import in_question  # (only a rescan that read files asks)
+        if not in_question(result.seen, result.row):
             return result
         seen, row = result.seen, result.row
         if self._lookups.may_be_elsewhere(seen.device, seen.inode, seen.size, result.hash,

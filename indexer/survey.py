@@ -117,7 +117,7 @@ class Survey:
             for listing in self.walk:
                 folder_rows = rows.take(listing.text) if rows else {}
                 unknown = [p.path for p in listing.problems]  # neither seen nor gone
-                if not all(f.path.isascii() for f in listing.files):
+                if listing.undecodable:  # only such a name can share its text with another
                     self._one_per_text(listing, folder_rows)
                 if settings.settled_before_ns:
                     unknown += self._leave_unsettled(listing)

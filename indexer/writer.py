@@ -24,11 +24,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import identity, media_rows, placing
+from . import media_rows
 from .catalog import retrying, utc_now
 from .kinds import is_cover
 from .paths import db_text, printable
-from .purge import forget
 from .records import (CopyTags, Counters, FileFailure, Hashed, Known, Problem, Progress, Seen,
                       Settle, Tags, Tally, Unstable)
 
@@ -357,6 +356,14 @@ class Writer:
         held, self._held = self._held, []
         if settle.drop:  # a cancelled scan: the next one places them
             return
+        if held:
+            self._place_held(held, settle)
+        for gone in settle.gone:  # (a row a held file took has its path no more: untouched)
+            self.conn.execute(_GONE, {"id": gone.id, "path": gone.path, "now": self._now})
+
+    def _place_held(self, held: list[Hashed], settle: Settle) -> None:
+        from . import identity, placing  # (only a scan that held files needs them)
+        from .purge import forget
         gathered = placing.gather(self.conn, held, (g.id for g in settle.gone), settle.roots)
         verdict = identity.match(gathered.arrivals, gathered.candidates)
         for row_id in verdict.displaced:
@@ -364,8 +371,6 @@ class Writer:
                                       "now": self._now})
             forget(self.conn, row_id)
         self._place(held, verdict.rows, gathered.rows)
-        for gone in settle.gone:
-            self.conn.execute(_GONE, {"id": gone.id, "path": gone.path, "now": self._now})
         for index, item in enumerate(held):
             if index not in verdict.rows:
                 self._new.append(self._row(item.seen, item.hash, None))
@@ -376,15 +381,16 @@ class Writer:
         target = {row_id: held[index] for index, row_id in chosen.items()}
         moves = {row_id: (rows[row_id].path, db_text(item.seen.path)[0])
                  for row_id, item in target.items()}
-        for row_id, path in placing.move_order(moves):
-            if path.startswith(placing.MOVING):
+        from .placing import MOVING, move_order
+        for row_id, path in move_order(moves):
+            if path.startswith(MOVING):
                 self.conn.execute("UPDATE files SET path = ? WHERE id = ?", (path, row_id))
             else:
                 self._put_in_place(row_id, target.pop(row_id), rows[row_id])
         for row_id, item in target.items():  # those at their own path
             self._put_in_place(row_id, item, rows[row_id])
 
-    def _put_in_place(self, row_id: int, item: Hashed, was: placing.Row) -> None:
+    def _put_in_place(self, row_id: int, item: Hashed, was) -> None:
         self.conn.execute(_PLACE, self._values(item.seen, item.hash, None) | {"id": row_id})
         row = was.known()
         if item.seen.kind == "image":

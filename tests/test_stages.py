@@ -37,7 +37,7 @@ def plan(files, rows: list[Known], **options):
     by_id = {row.id: row for row in rows}
     stored = {db_text(row.path)[0]: Stored(
         db_text(row.path)[0], row.size, row.mtime_ns, row.inode, row.device,
-        -1 if row.ctime_ns is None else row.ctime_ns, row.ready, row.id,
+        row.ctime_ns, row.ready, row.id,
         row.status == "present", "/m") for row in rows}
     return plan_folder(files, stored, whole_row=by_id.__getitem__, **options)
 
