@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import changes, files
+from conftest import DATA, changes, connect, files
 from indexer import Manager
-from trees import PREFIX_SIBLINGS, hard_tree, media_texts, write
+from trees import PREFIX_SIBLINGS, hard_tree, large_library, media_texts, write
 
 NEVER = 10 ** 9
 DRIVERS = {
@@ -112,3 +112,29 @@ def test_a_deleted_prefix_sibling_marks_only_its_own_files_missing(tree, tmp_pat
     missing = {p for p, row in catalogue(db).items() if row[2] == "missing"}
     assert missing and all(not p.startswith(str(tree / "Foo") + "/") for p in missing)
     assert {p for p, row in catalogue(db).items() if row[2] == "present"} == media_texts(tree)
+
+
+LARGE = 25_000  # above the default scan.survey_workers_from (20,000): the real threshold
+
+
+def test_a_library_of_25000_files_rescanned_adds_nothing_and_parallel_equals_sequential(
+        tmp_path):
+    root = tmp_path / "music"
+    assert large_library(root, LARGE, (DATA / "id3v24.mp3").read_bytes()) == LARGE
+    dbs = {mode: tmp_path / f"{mode}.db" for mode in ("parallel", "sequential")}
+    for mode, db in dbs.items():
+        manager = Manager(db_path=db, roots=[str(root)], env={}, parallel=mode == "parallel",
+                          workers=2)
+        assert manager.scan().counters.added == LARGE
+        feed = changes(db)
+        for _ in range(3):  # in parallel mode, surveyed in worker processes (25,000 rows)
+            again = manager.scan().counters
+            assert (again.unchanged, again.bytes_processed) == (LARGE, 0), mode
+        assert changes(db) == feed, mode
+
+    def content(db: Path) -> dict:
+        return {p: row[:6] for p, row in catalogue(db).items()}
+    assert content(dbs["parallel"]) == content(dbs["sequential"])
+    with connect(dbs["parallel"]) as conn:
+        assert conn.execute("SELECT count(*) FROM media WHERE title IS NOT NULL").fetchone()[0] \
+            == LARGE

@@ -46,3 +46,25 @@ def media_texts(root: Path, suffix: str = ".mp3") -> set[str]:
     """The catalogue text of every file under `root` with the suffix, as a scan stores it."""
     from indexer.paths import db_text
     return {db_text(str(path))[0] for path in root.rglob(f"*{suffix}")}
+
+
+SIBLING_SUFFIXES = ("", " Bar", " (Live)", ".", "-Bar")
+
+
+def large_library(root: Path, files: int, sample: bytes) -> int:
+    """`files` tiny real MP3s (the `sample`, with a distinct tail each) under artists whose
+    names are prefixes of each other ("Artist 007", "Artist 007 Bar", "Artist 007 (Live)",
+    ...), 2 albums of 10 tracks each. Returns how many files it made."""
+    made = 0
+    for group in range(-(-files // (len(SIBLING_SUFFIXES) * 20))):
+        for suffix in SIBLING_SUFFIXES:
+            for album in range(2):
+                folder = root / f"Artist {group:03d}{suffix}" / f"Album {album}"
+                folder.mkdir(parents=True)
+                for track in range(10):
+                    if made == files:
+                        return made
+                    (folder / f"{track + 1:02d} Song.mp3").write_bytes(
+                        sample + f"{group}/{suffix}/{album}/{track}".encode())
+                    made += 1
+    return made
