@@ -19,9 +19,12 @@ _UPSERT_MEDIA = (
     f"VALUES (:file_id, {', '.join(':' + c for c in _ALL)}) "
     f"ON CONFLICT (file_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL)}"
 )
+# Only while the source still holds the tags of that content: it may have changed and
+# been read again between the lookup and now.
 _COPY_MEDIA = (
     f"INSERT INTO media (file_id, {', '.join(_ALL)}) "
-    f"SELECT :file_id, {', '.join(_ALL[:-2])}, :now, error FROM media WHERE file_id = :source "
+    f"SELECT :file_id, {', '.join(_ALL[:-2])}, :now, error FROM media "
+    f"WHERE file_id = :source AND content_hash = :hash "
     f"ON CONFLICT (file_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL)}"
 )
 
@@ -78,15 +81,21 @@ def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> str | None:
     """Give a file the tags of another with the same content, without parsing it.
 
     "copied"; or "own" when the source is the file itself (a renamed file, found by
-    its own tags); None when the file changed or went since."""
+    its own tags); None when the file changed or went since, or the source no longer
+    holds the tags of that content (the file's tags are then read next scan)."""
     target = _target(conn, copy.text, copy.hash)
     if target is None:
         return None
     file_id = target[0]
-    conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (copy.hash, file_id))
     if file_id == copy.source_file_id:
-        return "own"
-    conn.execute(_COPY_MEDIA, {"file_id": file_id, "source": copy.source_file_id, "now": now})
+        own = conn.execute("UPDATE files SET tags_hash = ? WHERE id = ? AND EXISTS (SELECT 1 "
+                           "FROM media WHERE file_id = ? AND content_hash = ?)",
+                           (copy.hash, file_id, file_id, copy.hash)).rowcount
+        return "own" if own else None
+    if not conn.execute(_COPY_MEDIA, {"file_id": file_id, "source": copy.source_file_id,
+                                      "hash": copy.hash, "now": now}).rowcount:
+        return None
+    conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (copy.hash, file_id))
     conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
     conn.execute("INSERT INTO file_artwork (file_id, artwork_hash, picture_type) "
                  "SELECT ?, artwork_hash, picture_type FROM file_artwork WHERE file_id = ?",

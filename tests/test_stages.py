@@ -252,3 +252,24 @@ def test_the_writer_records_a_second_name_with_the_same_text_and_writes_the_firs
     assert writer_conn.execute("SELECT path, path_raw, hash FROM files").fetchall() == [
         ("/m/\\xff.mp3", None, "h1")]
     assert writer_conn.execute("SELECT stage FROM scan_errors").fetchall() == [("write",)]
+
+
+def test_tags_are_never_copied_from_a_source_that_holds_another_contents_tags(writer_conn):
+    """A copy's tags come from a file with the same content; if that file changed (and its
+    tags were read again) before the copy is written, nothing is copied: read next scan."""
+    from indexer import media_rows
+    from indexer.records import CopyTags
+    writer = Writer(writer_conn, batch_size=100, max_delay=60)
+    writer.start_job("full", "sequential", ["/m"])
+    writer.put(hashed(1))
+    writer.put(Hashed(Seen("/m", "/m/copy.mp3", 1, 1, 9, 1, 1, "audio"), "h1"))
+    writer.finish("completed")
+    source = writer_conn.execute("SELECT id FROM files WHERE path = '/m/1.mp3'").fetchone()[0]
+    writer_conn.execute("UPDATE files SET hash = 'h2', tags_hash = 'h2' WHERE id = ?", (source,))
+    writer_conn.execute("INSERT INTO media (file_id, content_hash, title, extracted_at) "
+                        "VALUES (?, 'h2', 'the new content', 'now')", (source,))
+
+    assert media_rows.copy_tags(writer_conn, CopyTags("/m/copy.mp3", "h1", source), "now") is None
+    assert writer_conn.execute("SELECT tags_hash FROM files WHERE path = '/m/copy.mp3'"
+                               ).fetchone()[0] is None
+    assert writer_conn.execute("SELECT count(*) FROM media").fetchone()[0] == 1
