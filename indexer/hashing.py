@@ -54,6 +54,7 @@ class FolderPlan:
     known: list[Hashed] = field(default_factory=list)  # content known without reading
     gone: list[Gone] = field(default_factory=list)
     retag: list[Hashed] = field(default_factory=list)  # unchanged, but tags never read
+    undecodable: bool = False  # a path holds bytes that are not UTF-8 (see survey.py)
 
 
 def plan_folder(
@@ -80,7 +81,11 @@ def plan_folder(
     for path in unknown_paths:
         rows.pop(db_text(path)[0], None)
     for seen in files:
-        text = seen.path if seen.path.isascii() else db_text(seen.path)[0]
+        if seen.path.isascii():
+            text = seen.path
+        else:
+            text, raw = db_text(seen.path)
+            plan.undecodable = plan.undecodable or raw is not None
         row = rows.pop(text, None)
         if row is None:
             _plan_new(plan, seen, by_inode(seen), smart)

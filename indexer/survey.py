@@ -117,15 +117,11 @@ class Survey:
             for listing in self.walk:
                 folder_rows = rows.take(listing.text) if rows else {}
                 unknown = [p.path for p in listing.problems]  # neither seen nor gone
-                if listing.undecodable:  # only such a name can share its text with another
-                    self._one_per_text(listing, folder_rows)
                 if settings.settled_before_ns:
                     unknown += self._leave_unsettled(listing)
-                plan = plan_folder(
-                    listing.files, folder_rows,
-                    smart=settings.smart, tags=settings.tags,
-                    whole_row=reader.known if reader else _none,
-                    by_inode=self._twin if reader else _none, unknown_paths=unknown)
+                plan = self._plan(listing, folder_rows, unknown)
+                if plan.undecodable and self._one_per_text(listing, folder_rows):
+                    plan = self._plan(listing, folder_rows, unknown)  # rare: planned again
                 yield listing, plan
             if self.walk.complete and rows:
                 self.unvisited = outside(rows.finish(), self.walk.unlisted)
@@ -133,17 +129,24 @@ class Survey:
             if rows:
                 rows.close()
 
-    def _one_per_text(self, listing: Listing, folder_rows: dict) -> None:
+    def _plan(self, listing: Listing, folder_rows: dict, unknown: list[str]) -> FolderPlan:
+        reader, settings = self.reader, self.settings
+        return plan_folder(listing.files, folder_rows, smart=settings.smart, tags=settings.tags,
+                           whole_row=reader.known if reader else _none,
+                           by_inode=self._twin if reader else _none, unknown_paths=unknown)
+
+    def _one_per_text(self, listing: Listing, folder_rows: dict) -> bool:
         """Two names shown with the same catalogue text (a literal `\\xff` and the byte 0xFF)
         cannot both have a row: the one the row at that text is stays indexed (else the
         name that is valid UTF-8, else the first by its bytes); the other is recorded as
-        a problem on every scan, so neither flips the row to and fro."""
+        a problem on every scan, so neither flips the row to and fro. True if there was
+        such a pair (only a name holding a byte that is not UTF-8 can be one of them)."""
         by_text: dict[str, list[Seen]] = {}
         for seen in listing.files:
             by_text.setdefault(db_text(seen.path)[0], []).append(seen)
         clashes = {text: names for text, names in by_text.items() if len(names) > 1}
         if not clashes:
-            return
+            return False
         losers = set()
         for text, names in clashes.items():
             row = folder_rows.get(text)
@@ -155,6 +158,7 @@ class Survey:
         listing.problems += [Problem(path, "walk", "another file's name is shown with the same "
                                      "text in the catalogue; not indexed (rename one of them)")
                              for path in sorted(losers)]
+        return True
 
     def _twin(self, seen: Seen):
         return self.reader.row_by_inode(seen.device, seen.inode, seen.ctime_ns)

@@ -69,8 +69,6 @@ class Listing:
     files: list[Seen] = field(default_factory=list)
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
-    # a file name may hold bytes that are not UTF-8 (PEP 383 surrogates, U+DC80..U+DCFF)
-    undecodable: bool = False
 
 
 @dataclass
@@ -163,8 +161,6 @@ class Walk:
                                 info = entry.stat(follow_symlinks=follow)
                                 found(Seen(root, entry.path, info.st_size, info.st_mtime_ns,
                                            info.st_ino, info.st_dev, info.st_ctime_ns, kind))
-                                if not name.isascii() and max(name) >= "\udc80":
-                                    listing.undecodable = True  # a byte that is not UTF-8?
                         else:
                             listing.skipped += 1
                             log.debug("skipped, not a regular file: %s", printable(entry.path))
