@@ -66,24 +66,38 @@ def vanished(root: str, folder: str) -> Part:
 
 
 def merged(parts: list[Part]) -> list[Part]:
-    """Parts without overlaps, so each file is surveyed once: a tree covers the folders
-    and trees below it, and a folder that is walked wins over the same folder vanished."""
-    trees = [p for p in parts if p.recursive and p.tops]
-    def covered(part: Part) -> bool:
-        return any(part is not t and _within(part, t) for t in trees)
-    kept = [p for p in dict.fromkeys(parts) if not covered(p)]
-    walked = {top for p in kept for top in p.tops}
-    return [p for p in kept if p.tops or not _walked_again(p, walked)]
+    """The parts of one root without overlaps, so each file is surveyed once: a tree (or
+    a vanished folder, whose rows are all gone) covers every part at or below its
+    folder; at one folder a tree goes first, then a folder's own files, then the folder
+    vanished (a folder that is walked wins). Copies of a part count once.
+
+    One sort and one pass: in the order of folders' names split at "/", every folder
+    inside another comes right after it and the folders inside it, so one covering
+    folder at a time is enough. (A storm of 20,000 places took 33 s with a pairwise
+    test.)"""
+    ordered = sorted(dict.fromkeys(parts), key=_by_place)
+    kept: list[Part] = []
+    cover = walked = None
+    for part in ordered:
+        place = _place(part)
+        if cover is not None and order.within(place, cover) or not part.tops and place == walked:
+            continue
+        kept.append(part)
+        if part.recursive:  # a tree, or a vanished folder: all below it is answered for
+            cover = place
+        if part.tops:
+            walked = place
+    return kept
 
 
-def _within(part: Part, tree_part: Part) -> bool:
-    top = tree_part.tops[0]
-    place = part.tops[0] if part.tops else part.ranges[0][0]
-    return order.within(place, top)
+def _place(part: Part) -> str:
+    """The folder a part is about, as catalogue text."""
+    return db_text(part.tops[0])[0] if part.tops else part.ranges[0][0]
 
 
-def _walked_again(part: Part, walked: set[str]) -> bool:
-    return any(db_text(top)[0] == part.ranges[0][0] for top in walked)
+def _by_place(part: Part) -> tuple:
+    kind = 0 if part.recursive and part.tops else 1 if part.tops else 2
+    return _place(part).split("/"), kind
 
 
 def split(root: str, subfolders: list[str], parts: int) -> list[Part]:

@@ -70,3 +70,69 @@ def test_prefix_siblings_are_never_cut_apart_from_a_folder_inside_their_first():
 
 def test_with_no_folder_below_the_root_one_part_answers_for_everything_below_it():
     assert order.cuts([], order.below(ROOT), parts=8) == [([], order.below(ROOT))]
+
+
+# --- merging places to scan (survey.merged): one owner, linear, nothing lost
+
+from indexer.survey import Part, folder_only, merged, tree, vanished  # noqa: E402
+
+KINDS = {"tree": tree, "folder": folder_only, "gone": vanished}
+places = st.lists(st.tuples(st.sampled_from(list(KINDS)),
+                            st.lists(st.one_of(stems, names), min_size=0, max_size=3)),
+                  max_size=14)
+
+
+def _parts(chosen) -> list[Part]:
+    """As the service makes them at one instant: a folder is there (walked) or gone, and
+    nothing is there inside a folder that is gone."""
+    parts = [KINDS[kind](ROOT, "/".join([ROOT, *rest])) for kind, rest in chosen]
+    gone = [p.ranges[0][0] for p in parts if not p.tops]
+    there = [p for p in parts if p.tops and not any(order.within(p.tops[0], g) for g in gone)]
+    return there + [p for p in parts if not p.tops]
+
+
+def _answers(parts: list[Part], folder: str) -> list[Part]:
+    """The parts that walk `folder` or answer for its rows."""
+    found = []
+    for part in parts:
+        walks = part.tops and (order.within(folder, part.tops[0]) if part.recursive
+                               else folder == part.tops[0])
+        if walks or not part.tops and any(order.in_range(folder, r) for r in part.ranges):
+            found.append(part)
+    return found
+
+
+@settings(max_examples=400)
+@given(places, st.randoms())
+def test_merged_places_answer_for_every_folder_once_whatever_their_order(chosen, rng):
+    parts = _parts(chosen)
+    kept = merged(parts)
+    shuffled = parts + parts[: len(parts) // 2]  # copies of a place count once
+    rng.shuffle(shuffled)
+    assert sorted(merged(shuffled)) == sorted(kept)
+    folders = {p.tops[0] if p.tops else p.ranges[0][0] for p in parts}
+    for folder in folders | {f + "/x" for f in folders}:
+        if _answers(parts, folder):  # asked for: answered, and by one part only
+            walked = [p for p in _answers(kept, folder) if p.tops]
+            assert len(_answers(kept, folder)) == 1 or len(walked) == 1, folder
+
+
+def test_a_folder_walked_wins_over_the_same_folder_vanished():
+    album = f"{ROOT}/Album"
+    assert merged([vanished(ROOT, album), folder_only(ROOT, album)]) == [folder_only(ROOT, album)]
+    assert merged([vanished(ROOT, album), tree(ROOT, album)]) == [tree(ROOT, album)]
+
+
+def test_the_same_new_folder_queued_twice_is_scanned():
+    queued = [tree(ROOT, f"{ROOT}/New Album"), tree(ROOT, f"{ROOT}/New Album")]  # two events
+    assert merged(queued) == [tree(ROOT, f"{ROOT}/New Album")]
+
+
+def test_twenty_thousand_places_merge_in_well_under_a_second():
+    import time
+    parts = [folder_only(ROOT, f"{ROOT}/Artist {n // 10}/Album {n}") for n in range(20_000)]
+    parts += [tree(ROOT, f"{ROOT}/Artist {n}") for n in range(0, 2_000, 7)]
+    started = time.process_time()
+    kept = merged(parts)
+    assert time.process_time() - started < 1.0
+    assert len(kept) == 20_000 - 10 * len(range(0, 2_000, 7)) + len(range(0, 2_000, 7))
