@@ -53,7 +53,8 @@ def validate(raw: bytes) -> dict:
         request = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ControlError(f"not a JSON request: {error}") from None
-    if not isinstance(request, dict) or request.get("cmd") not in COMMANDS:
+    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str) \
+            or request["cmd"] not in COMMANDS:
         raise ControlError(f"unknown command; known: {', '.join(sorted(COMMANDS))}")
     unknown = set(request) - {"cmd"} - COMMANDS[request["cmd"]]
     if unknown:

@@ -194,11 +194,15 @@ def test_the_control_socket_is_its_owners_alone(running_service, tmp_path):
 @pytest.mark.parametrize("request_bytes, error", [
     (b"this is not json\n", "not a JSON request"),
     (b'{"cmd": "format-disk"}\n', "unknown command"),
+    (b'{"cmd": []}\n', "unknown command"),
+    (b'{"cmd": {"status": 1}}\n', "unknown command"),
+    (b'["status"]\n', "unknown command"),
     (b'{"cmd": "rescan", "roots": "/"}\n', "roots must be a list"),
     (b'{"cmd": "purge", "ids": ["1; DROP TABLE files"]}\n', "ids must be a list of file ids"),
     (b'{"cmd": "status", "extra": 1}\n', "unknown fields"),
     (b"[" * 70_000 + b"\n", "request over"),
-], ids=["garbage", "unknown", "bad-roots", "bad-ids", "extra-field", "oversized"])
+], ids=["garbage", "unknown", "cmd-list", "cmd-object", "a-list", "bad-roots", "bad-ids",
+        "extra-field", "oversized"])
 def test_a_malformed_or_oversized_request_gets_an_error_and_the_service_goes_on(
         running_service, tmp_path, request_bytes, error):
     address = _socket_of(tmp_path / "library.db")
