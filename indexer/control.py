@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import socket
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024
+CLIENT_TIMEOUT_S = 10.0  # a client that reads nothing for this long is dropped
 COMMANDS = {"status": set(), "rescan": {"roots", "full"}, "purge": {"ids"}}
 
 
@@ -98,11 +100,9 @@ class ControlServer:
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
-            send = _sender(conn)
+            send = Sender(conn)
             try:
-                conn.settimeout(10)
                 request = validate(_read_line(conn))
-                conn.settimeout(None)
                 self.handle(request, send)
             except ControlError as error:
                 send({"event": "error", "error": str(error)})
@@ -111,6 +111,8 @@ class ControlServer:
             except Exception:  # a bug must not take the service down
                 log.exception("control request failed")
                 send({"event": "error", "error": "internal error; see the service log"})
+            finally:
+                send.close()
 
     def close(self) -> None:
         self._socket.close()
@@ -133,16 +135,47 @@ def _read_line(conn: socket.socket) -> bytes:
     return data.split(b"\n", 1)[0]
 
 
-def _sender(conn: socket.socket) -> Callable[[dict], None]:
-    lock = threading.Lock()
+class Sender:
+    """`send(message)` for one client, callable from any thread without ever blocking it:
+    answers are queued and written by a thread of the connection's own. A client that
+    stops reading (Ctrl-Z on `indexer rescan`) is dropped once a write has waited
+    `CLIENT_TIMEOUT_S` or the queue is full; the work it asked for goes on."""
 
-    def send(message: dict) -> None:
-        with lock:
+    def __init__(self, conn: socket.socket, room: int = 1000,
+                 timeout: float = CLIENT_TIMEOUT_S):
+        self.conn, self.dropped, self.timeout = conn, False, timeout
+        conn.settimeout(timeout)
+        self._queue: queue.Queue = queue.Queue(room)
+        self._thread = threading.Thread(target=self._write, name="control-send", daemon=True)
+        self._thread.start()
+
+    def __call__(self, message: dict) -> None:
+        if self.dropped:
+            return
+        try:
+            self._queue.put_nowait(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+        except queue.Full:
+            self._drop("it does not read its answers")
+
+    def close(self) -> None:
+        """Write what is queued (a client that reads gets every line), then stop."""
+        try:
+            self._queue.put(None, timeout=self.timeout)
+        except queue.Full:
+            self._drop("it does not read its answers")
+        self._thread.join(timeout=self.timeout + 1)
+
+    def _write(self) -> None:
+        while (line := self._queue.get()) is not None and not self.dropped:
             try:
-                conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+                self.conn.sendall(line)  # the socket's timeout bounds the wait
             except OSError:
-                pass  # the client stopped listening; the work goes on
-    return send
+                self._drop("it stopped reading")
+
+    def _drop(self, why: str) -> None:
+        if not self.dropped:
+            self.dropped = True
+            log.info("a control client was dropped: %s", why)
 
 
 def request(path: Path | str, message: dict, timeout: float | None = None) -> Iterator[dict]:

@@ -264,3 +264,41 @@ def test_a_root_mounted_read_only_is_scanned_and_watched_as_any_other(tmp_path):
         assert len(files(db, "present")) == 7
     finally:
         subprocess.run(["umount", str(root)], check=False)
+
+
+def test_a_client_that_stops_reading_never_blocks_the_thread_that_answers_it():
+    """Progress answers come from the writer's thread: sending must never wait on a client
+    (Ctrl-Z on `indexer rescan` stalled the whole service). A socket pair, the far end
+    never read."""
+    import time
+    from indexer.control import Sender
+    service_end, client_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with service_end, client_end:
+        send = Sender(service_end, room=50, timeout=0.5)
+        line = {"event": "progress", "padding": "x" * 20_000}
+        slowest = 0.0
+        for _ in range(200):  # ~4 MB: far more than the socket holds
+            started = time.monotonic()
+            send(line)
+            slowest = max(slowest, time.monotonic() - started)
+        wait_for(lambda: send.dropped, timeout=5, what="the client dropped")
+        started = time.monotonic()
+        send.close()
+        assert slowest < 0.05 and time.monotonic() - started < 2
+
+
+def test_a_client_that_reads_gets_every_answer_in_order():
+    from indexer.control import Sender
+    service_end, client_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with service_end, client_end:
+        send = Sender(service_end, timeout=5)
+        received = []
+        reader = threading.Thread(target=lambda: received.extend(
+            json.loads(line)["n"] for line in client_end.makefile("rb")))
+        reader.start()
+        for n in range(500):
+            send({"n": n, "padding": "y" * 2_000})
+        send.close()
+        service_end.shutdown(socket.SHUT_WR)
+        reader.join(timeout=10)
+    assert received == list(range(500))
