@@ -50,6 +50,7 @@ def _errors_to_exit_codes(command: Callable) -> Callable:
     def run(*args: Any, **kwargs: Any) -> Any:
         from .catalog import CatalogError
         from .config import ConfigError
+        from .control import ControlError
         from .schema import SchemaTooNew
         try:
             return command(*args, **kwargs)
@@ -57,6 +58,8 @@ def _errors_to_exit_codes(command: Callable) -> Callable:
             _fail(EXIT_USAGE, str(error))
         except (CatalogError, SchemaTooNew) as error:
             _fail(EXIT_FATAL, str(error))
+        except ControlError as error:
+            _fail(EXIT_FATAL, f"the service answered: {error}")
     return run
 
 

@@ -68,7 +68,7 @@ def validate(raw: bytes) -> dict:
         raise ControlError("full must be true or false")
     ids = request.get("ids", [])
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                            for i in ids):
+                                            and 0 < i < 1 << 63 for i in ids):
         raise ControlError("ids must be a list of file ids")
     return request
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
 FULL_DISK_RETRY_S = 60.0
+LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
 
 
@@ -77,6 +78,7 @@ class Service:
         self._alive = time.monotonic()
         self._failures, self._retry_at = 0, None
         self.watcher: Watcher | None = None
+        self.died = False  # a helper thread died: the service stops and `run` returns 1
 
     # --- asking (any thread)
 
@@ -143,18 +145,37 @@ class Service:
                     thread.join(timeout=5)
                 control.close()
                 read_conn.close()
-        return 0
+        return 1 if self.died else 0
 
     def _loop(self, write_conn, read_conn) -> None:
+        """The service's one loop. Each turn is an exception boundary: an error nobody
+        foresaw fails that turn (a scan's own failures are its job's, see scan.py), is
+        logged with its traceback, and the loop goes on after a pause that doubles up to
+        LOOP_BACKOFF_S, then reconciles: the turn may have dropped what it saw."""
+        failures = 0
         while not self.stop_event.is_set():
             self._alive = time.monotonic()
-            if self._reload.is_set():
-                self._apply_reload()
-            while not self._actions.empty():
-                self._actions.get_nowait()(write_conn)
-            request = self._gather()
-            if request is not None:
-                self._serve(request, write_conn, read_conn)
+            try:
+                self._turn(write_conn, read_conn)
+                failures = 0
+            except Exception as error:
+                failures += 1
+                pause = min(2 ** failures, LOOP_BACKOFF_S)
+                log.exception("the service's loop failed (%s: %s): going on in %g s",
+                              type(error).__name__, error, pause)
+                if write_conn.in_transaction:
+                    write_conn.execute("ROLLBACK")
+                self.stop_event.wait(pause)
+                self.request(Request("reconcile", frozenset(self.roots)))
+
+    def _turn(self, write_conn, read_conn) -> None:
+        if self._reload.is_set():
+            self._apply_reload()
+        while not self._actions.empty():
+            self._actions.get_nowait()(write_conn)
+        request = self._gather()
+        if request is not None:
+            self._serve(request, write_conn, read_conn)
 
     def _gather(self) -> Request | None:
         """The next request, with every other one waiting merged into it."""
@@ -395,7 +416,10 @@ class Service:
             try:
                 art_dir = str(self.config.database.path.parent / "artwork")
                 send({"event": "done", "purged": purge(write_conn, [Doomed(i, "", "") for i in ids],
-                                                       art_dir)})
+                                                       art_dir, stop=self.stop_event)})
+            except Exception as error:  # the catalogue locked past every retry, ...
+                log.error("purge failed: %s: %s", type(error).__name__, error)
+                send({"event": "error", "error": f"nothing purged: {error}"})
             finally:
                 done.set()
         self._actions.put(action)
@@ -434,7 +458,18 @@ class Service:
         log.info("configuration reloaded")
 
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        """A helper thread of the service. If it dies, the service stops, loudly, and
+        `run` returns 1: under systemd (Restart=on-failure) it starts again whole,
+        rather than going on without, say, its root monitor."""
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as error:
+                log.critical("the service's %s thread died (%s: %s): stopping, to be "
+                             "restarted", name, type(error).__name__, error, exc_info=True)
+                self.died = True
+                self.stop_event.set()
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
         return thread
 

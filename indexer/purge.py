@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from .artwork import cache_path, thumbnail_path
+from .catalog import retrying
 
 
 class Doomed(NamedTuple):
@@ -36,9 +38,11 @@ def candidates(conn: sqlite3.Connection, older_than_days: float) -> list[Doomed]
         "missing_since < ? ORDER BY path", (cutoff(older_than_days),))]
 
 
-def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None) -> dict:
-    """Delete these rows, if they are still missing, and the artwork no one uses any more."""
-    conn.execute("BEGIN IMMEDIATE")
+def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None,
+          stop: threading.Event | None = None) -> dict:
+    """Delete these rows, if they are still missing, and the artwork no one uses any more.
+    Waits for another process's write lock as the writer does (catalog.retrying)."""
+    retrying(lambda: conn.execute("BEGIN IMMEDIATE"), stop=stop)
     try:
         removed = 0
         for row in doomed:

@@ -29,7 +29,7 @@ from .records import Counters, Gone, Hashed, Problem, Progress, Settle, Tally, T
 from .tagging import Tagging
 from .order import only, within
 from .survey import Part, Settings as SurveySettings, Survey, Surveyed, merged, split, whole
-from .walk import RootUnusable, check_root, is_empty_dir
+from .walk import RootUnusable, check_root, looks_unmounted
 from .writer import Writer, WriterFailed
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,19 @@ class Scan:
         self._lookups: Lookups | None = None  # while moves are possible: see `_hold`
 
     def run(self) -> ScanResult:
+        """Run the job; never raises for the job's own failures, foreseen or not: they are
+        its status `failed` and its message, on its row, in the log and in the result."""
         started = time.monotonic()
-        catalogue_empty = self.reader.is_empty()
-        kind = self.kind or ("full" if catalogue_empty or self.rehash else "incremental")
-        mode = "parallel" if self.settings.parallel else "sequential"
-        job_id = self.writer.start_job(kind, mode, self.roots)
+        try:
+            catalogue_empty = self.reader.is_empty()
+            kind = self.kind or ("full" if catalogue_empty or self.rehash else "incremental")
+            mode = "parallel" if self.settings.parallel else "sequential"
+            job_id = self.writer.start_job(kind, mode, self.roots)
+        except sqlite3.Error as error:  # locked past every retry, the disk full, ...
+            message = f"could not start a scan job in the catalogue: {error}"
+            log.error("%s", message)
+            return ScanResult(0, "failed", self.writer.counters, time.monotonic() - started,
+                              tuple(self.roots), self.warnings, message)
         log.debug("scan job %d (%s, %s) of %s", job_id, kind, mode, ", ".join(map(printable, self.roots)))
         status, message = self._run_job(catalogue_empty)
         try:
@@ -142,6 +150,9 @@ class Scan:
             return "completed", self._message()
         except WriterFailed as error:
             return "failed", str(error)
+        except Exception as error:  # unforeseen: this job fails, whoever runs it goes on
+            log.exception("scan job %d failed", self.writer.job_id)
+            return "failed", self._message(f"failed: {type(error).__name__}: {error}")
 
     def _walk_and_hash(self, roots: list[str], catalogue_empty: bool) -> None:
         hasher = Hasher(self.settings.hash_buffer_kib, follow_symlinks=self.library.follow_symlinks,
@@ -337,9 +348,9 @@ class Scan:
         the root looks like an empty mount point (a disk not mounted)."""
         gone = self._gone.get(root)
         if root in self.parts:  # a partial scan: the root itself must look mounted
-            if gone and is_empty_dir(root):
-                self._warn(root, f"root {printable(root)} is empty: nothing marked missing "
-                           "(not mounted?)")
+            if gone and looks_unmounted(root):
+                self._warn(root, f"root {printable(root)} is empty or gone: nothing marked "
+                           "missing (not mounted?)")
                 self.guarded.add(root)
                 return False
         elif self._found.get(root, 0) == 0:

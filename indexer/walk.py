@@ -55,9 +55,14 @@ def check_root(root: str) -> None:
         raise RootUnusable(f"root {printable(root)} cannot be listed: {error.strerror}") from None
 
 
-def is_empty_dir(path: str) -> bool:
-    with os.scandir(path) as entries:
-        return next(entries, None) is None
+def looks_unmounted(path: str) -> bool:
+    """Whether a root is empty or cannot be listed (any more): an empty mount point, a
+    disk unmounted or a root removed while it was scanned."""
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
 
 
 @dataclass(slots=True)

@@ -131,7 +131,8 @@ class Writer:
             "SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
         cursor = retrying(lambda: self.conn.execute(
             "INSERT INTO scan_jobs (kind, mode, roots, status, pid, started_at) "
-            "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now)))
+            "VALUES (?, ?, ?, 'running', ?, ?)", (kind, mode, json.dumps(roots), os.getpid(), now)),
+            stop=self.stop)
         self.job_id = cursor.lastrowid
         self._started = self._last_job_write = time.monotonic()
         return self.job_id

@@ -1,0 +1,120 @@
+"""The service never dies of one failure: a scan's unforeseen error fails that job, a turn
+of the loop that fails is logged and the loop goes on, a helper thread that dies stops the
+service loudly (exit 1: systemd starts it again), a purge waits for a lock held by another
+process. Real service, real catalogue, real locks."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, cli_env, connect, files, indexer, make_library, wait_for
+from indexer import catalog
+from indexer.config import LibraryConfig
+from indexer.daemon import Service
+from indexer.scan import Scan
+from indexer.walk import looks_unmounted
+from test_daemon import daemon_process, reconciled, service_config  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def music(tmp_path) -> Path:
+    root = tmp_path / "music"
+    make_library(root, albums=2, tracks=2)
+    return root
+
+
+def start(service: Service) -> threading.Thread:
+    """Run the service in a thread; its exit code lands in `service.exit_code`."""
+    thread = threading.Thread(target=lambda: setattr(service, "exit_code", service.run()),
+                              daemon=True)
+    thread.start()
+    wait_for(lambda: service.last_reconcile, timeout=20, what="the first reconcile")
+    return thread
+
+
+def test_a_scan_that_cannot_even_start_its_job_fails_with_its_reason_and_raises_nothing(
+        tmp_path, music):
+    db = tmp_path / "library.db"
+    cfg = service_config(db, [music])
+    with catalog.open_for_writing(db) as write_conn:
+        holder = sqlite3.connect(db, isolation_level=None, timeout=0)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, past every retry
+        try:
+            stop = threading.Event()
+            stop.set()  # (the retries end at once instead of after 10 minutes)
+            job = Scan(write_conn, catalog.connect(db), cfg.library, cfg.scan, roots=[str(music)],
+                       stop=stop)
+            result = job.run()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert (result.status, result.job_id) == ("failed", 0)
+    assert "could not start a scan job" in result.message and "locked" in result.message
+
+
+def test_a_root_gone_while_it_is_scanned_looks_unmounted():
+    assert looks_unmounted("/nonexistent/indexer-test-root")
+
+
+def test_a_turn_of_the_loop_that_fails_is_logged_and_the_service_goes_on(
+        tmp_path, music, caplog):
+    def broken_reload():
+        raise RuntimeError("a bug in reloading")
+    service = Service(service_config(tmp_path / "library.db", [music]), reload=broken_reload)
+    thread = start(service)
+    try:
+        with caplog.at_level(logging.ERROR, logger="indexer.daemon"):
+            service.reload()  # as SIGHUP: this turn of the loop raises
+            wait_for(lambda: "a bug in reloading" in caplog.text, timeout=10, what="the log")
+        song = music / "Artist 0" / "after the failure.flac"
+        shutil.copyfile(DATA / "tone.flac", song)
+        wait_for(lambda: str(song) in files(tmp_path / "library.db", "present"), timeout=20,
+                 what="the service still indexing")
+        assert thread.is_alive()
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+
+
+def test_a_helper_thread_that_dies_stops_the_service_loudly_with_exit_1(tmp_path, music,
+                                                                         caplog):
+    service = Service(service_config(tmp_path / "library.db", [music]))
+    thread = start(service)
+    with caplog.at_level(logging.CRITICAL, logger="indexer.daemon"):
+        service._thread(lambda: 1 / 0, "test")
+        thread.join(timeout=15)
+    assert not thread.is_alive() and service.exit_code == 1
+    assert "the service's test thread died (ZeroDivisionError" in caplog.text
+
+
+def test_a_purge_through_the_service_waits_for_another_writers_lock(tmp_path, music,
+                                                                    daemon_process):
+    db = tmp_path / "library.db"
+    daemon_process(music, INDEXER_DATABASE_BUSY_TIMEOUT_S="0.2")
+    wait_for(lambda: reconciled(db) and len(files(db, "present")) == 6, timeout=20,
+             what="the library indexed")
+    gone = next(music.rglob("*.flac"))
+    gone.unlink()
+    env = cli_env(tmp_path, INDEXER_DB=str(db))
+    indexer("rescan", env=env, check=True)
+    with connect(db) as conn:
+        conn.execute("UPDATE files SET missing_since = '2020-01-01T00:00:00.000Z' "
+                     "WHERE status = 'missing'")
+    holder = sqlite3.connect(db, isolation_level=None, timeout=5, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.5, lambda: (holder.execute("ROLLBACK"), holder.close()))
+    release.start()  # held for several busy timeouts: the purge must wait, not fail
+
+    result = indexer("purge", "--missing-older-than", "30d", "--yes", env=env)
+
+    release.join()
+    assert result.returncode == 0, result.stderr
+    assert "deleted 1 rows" in result.stdout
+    assert str(gone) not in files(db)
+    assert indexer("status", env=env, check=True).stdout.startswith("catalogue")
