@@ -231,9 +231,10 @@ class Service:
             self.last_reconcile = catalog.utc_now()
         for folder, written in result.unsettled.items():  # a copy still running:
             root = next((r for r in self.roots if within(folder, r)), None)
-            if root:  # look again once it has held still for settle_s
+            if root:  # look again once it has held still for settle_s (never later)
                 left = written / 1e9 + cfg.watch.settle_s - time.time()
-                self.debouncer.defer(Place(root, folder, "folder"), max(left, 0.05))
+                self.debouncer.defer(Place(root, folder, "folder"),
+                                     min(max(left, 0.05), cfg.watch.settle_s))
         self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
 

@@ -227,11 +227,13 @@ class Scan:
 
     def _survey_root(self, root: str, pool, put_all, catalogue_empty: bool) -> bool:
         """Walk one root and plan every folder; True if the walk reached its end."""
-        settled = time.time_ns() - int(self.settle_s * 1e9) if self.settle_s else 0
+        now = time.time_ns()
+        settled = now - int(self.settle_s * 1e9) if self.settle_s else 0
         settings = SurveySettings(
             self.library.kinds, self.library.ignore, self.library.follow_symlinks,
             smart=self.settings.smart_hash and not self.rehash, tags=self._tagging is not None,
-            db_path=None if catalogue_empty else str(self.db_path), settled_before_ns=settled)
+            db_path=None if catalogue_empty else str(self.db_path), settled_before_ns=settled,
+            now_ns=now)
         self._found[root], self._gone[root] = 0, []
         outbox = _Outbox(put_all, self._offer_tags)
         try:

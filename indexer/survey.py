@@ -40,9 +40,26 @@ class Settings(NamedTuple):
     smart: bool
     tags: bool
     db_path: str | None  # None: the catalogue is empty, nothing to compare with
-    # Files written to after this time (ns; max of mtime and ctime) are left for
-    # later, neither indexed nor called gone: a copy may still be running. 0: none.
+    # Files written to after this time (ns, by their ctime: see `still_written`) are
+    # left for later, neither indexed nor called gone: a copy may still be running.
+    # 0: none. `now_ns`: when the scan began.
     settled_before_ns: int = 0
+    now_ns: int = 0
+
+
+CLOCK_SKEW_NS = 1_000_000_000  # a ctime this far ahead of our clock is still "now"
+
+
+def still_written(seen: Seen, settled_before_ns: int, now_ns: int) -> bool:
+    """Whether a file may still be being written: the one rule of settling.
+
+    Its ctime, which the kernel sets on every write and no program can set, falls in
+    the settle window before now. Its mtime is not looked at: a file carries it from
+    anywhere (a camera, an archive, `touch -d` a year ahead), and a file dated in the
+    future would never settle. A ctime well ahead of our clock (another machine's
+    clock, over a network) proves no write in progress either: that file is read, and
+    the read's own held-still check guards it."""
+    return settled_before_ns < seen.ctime_ns <= now_ns + CLOCK_SKEW_NS
 
 
 def whole(root: str) -> Part:
@@ -183,17 +200,17 @@ class Survey:
         A file renamed or moved whole is not being written: its ctime is new, but its
         mtime is old and a row elsewhere has its inode, size and mtime. It is taken
         now, so that a rename is one 'moved' change, not 'missing' then 'moved'."""
-        limit = self.settings.settled_before_ns
+        limit, now = self.settings.settled_before_ns, self.settings.now_ns
         unsettled = [f for f in listing.files
-                     if max(f.mtime_ns, f.ctime_ns) > limit and not self._moved_whole(f, limit)]
+                     if still_written(f, limit, now) and not self._moved_whole(f, limit)]
         if unsettled:
             left = {f.path for f in unsettled}
             listing.files = [f for f in listing.files if f.path not in left]
-            self.unsettled[listing.dir] = max(max(f.mtime_ns, f.ctime_ns) for f in unsettled)
+            self.unsettled[listing.dir] = max(f.ctime_ns for f in unsettled)
         return [f.path for f in unsettled]
 
     def _moved_whole(self, seen: Seen, limit: int) -> bool:
-        if seen.mtime_ns > limit or self.reader is None:
+        if limit < seen.mtime_ns or self.reader is None:  # written to lately, by its mtime
             return False
         twin = self._twin(seen)
         return twin is not None and (twin.size, twin.mtime_ns) == (seen.size, seen.mtime_ns)

@@ -128,6 +128,20 @@ def test_files_written_just_before_the_start_are_indexed_once_they_held_still(
                         "scan.survey_workers_from": 1 if survey == "in workers" else 10 ** 9})
 
 
+def test_a_file_dated_in_the_future_is_indexed_and_its_folder_not_frozen(
+        music, tmp_path, service):
+    db = tmp_path / "library.db"
+    service([music], **{"watch.settle_seconds": 1})
+    future = music / "Artist 0" / "from a camera with a wrong clock.mp3"
+    future.write_bytes(b"dated a year ahead")
+    ahead = time.time() + 365 * 86400
+    os.utime(future, (ahead, ahead))
+    wait_for(lambda: present(db, future), timeout=10, what="the file dated in the future")
+    later = music / "Artist 0" / "written after it.mp3"
+    later.write_bytes(b"a later event in the same folder")
+    wait_for(lambda: present(db, later), timeout=10, what="a later file in that folder")
+
+
 def test_a_renamed_file_keeps_its_id(music, tmp_path, service):
     db = tmp_path / "library.db"
     service([music])

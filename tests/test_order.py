@@ -136,3 +136,20 @@ def test_twenty_thousand_places_merge_in_well_under_a_second():
     kept = merged(parts)
     assert time.process_time() - started < 1.0
     assert len(kept) == 20_000 - 10 * len(range(0, 2_000, 7)) + len(range(0, 2_000, 7))
+
+
+# --- settling (survey.still_written): one rule, by the ctime the kernel sets
+
+from indexer.records import Seen  # noqa: E402
+from indexer.survey import CLOCK_SKEW_NS, still_written  # noqa: E402
+
+NOW = 1_800_000_000 * 10 ** 9
+SETTLE = 5 * 10 ** 9
+
+
+@given(st.integers(-10 ** 19, 10 ** 19), st.integers(NOW - 10 * SETTLE, NOW + 10 * SETTLE))
+def test_a_file_settles_by_its_ctime_whatever_its_mtime(mtime, ctime):
+    seen = Seen("/m", "/m/a.mp3", 1, mtime, 1, 1, ctime, "audio")
+    expected = NOW - SETTLE < ctime <= NOW + CLOCK_SKEW_NS
+    assert still_written(seen, NOW - SETTLE, NOW) == expected
+    assert still_written(seen._replace(mtime_ns=0), NOW - SETTLE, NOW) == expected
