@@ -96,7 +96,8 @@ def plan_folder(
                 plan.retag.append(Hashed(seen, known.hash, known))
         else:
             _plan_known(plan, seen, whole_row(Stored._make(row).id), smart)
-    plan.gone = [Gone(row.id, row.path) for row in map(Stored._make, rows.values()) if row.present]
+    plan.gone = [Gone(row.id, row.path, row.device, row.inode)
+                 for row in map(Stored._make, rows.values()) if row.present]
     return plan
 
 

@@ -121,6 +121,8 @@ class Gone(NamedTuple):
 
     id: int
     path: str
+    device: int = 0
+    inode: int = 0
 
 
 class Settle(NamedTuple):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -101,6 +102,7 @@ class Scan:
         chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
         self.roots = nest_free([absolute(root) for root in chosen])
         self.unsettled: dict[str, int] = {}
+        self._unsettled_files: set[tuple[int, int]] = set()  # (device, inode)
         self.stop = stop or threading.Event()
         self.reader = Reader(read_conn)
         self.writer = Writer(write_conn, batch_size=settings.batch_size, on_progress=on_progress)
@@ -262,7 +264,7 @@ class Scan:
                        pool, outbox)
         outbox.add(*survey.walk.unlisted)
         self._gone[part.root] += survey.unvisited
-        self.unsettled.update(survey.unsettled)
+        self._left_for_later(survey.unsettled, survey.unsettled_files)
         return survey.walk.complete
 
     def _survey_in_workers(self, root: str, settings: SurveySettings, pool, outbox) -> bool:
@@ -276,7 +278,7 @@ class Scan:
                        listing.problems, plan.known, plan.retag, plan.to_hash, plan.gone,
                        pool, outbox)
         outbox.add(*top.walk.unlisted)
-        self.unsettled.update(top.unsettled)
+        self._left_for_later(top.unsettled, top.unsettled_files)
         if not top.walk.complete:
             return False
         parts = split(root, top.walk.subfolders, self.settings.workers * 8)
@@ -303,7 +305,7 @@ class Scan:
                 self._take(root, part.tally, part.problems, part.known, part.retag,
                            part.to_hash, part.gone, pool, outbox)
                 outbox.add(*part.unlisted)
-                self.unsettled.update(part.unsettled)
+                self._left_for_later(part.unsettled, part.unsettled_files)
                 complete &= part.complete
         return complete and not expected
 
@@ -332,18 +334,33 @@ class Scan:
         put_all(results)
         self._offer_tags(results)
 
+    def _left_for_later(self, folders: dict[str, int], files: set[tuple[int, int]]) -> None:
+        self.unsettled.update(folders)
+        self._unsettled_files |= files
+
     def _settle(self, complete: dict[str, bool], put_all, sink) -> None:
         """The walks are done: the writer places the files it held, marks missing the rows
         gone under roots that look mounted, then the placed files' tags are looked at."""
         stopped = self.stop.is_set()
         mounted = [] if stopped else [root for root, done in complete.items()
                                       if done and self._looks_mounted(root)]
-        gone = tuple(g for root in mounted for g in self._gone.get(root, ()))
+        gone = tuple(self._gone_now(g) for root in mounted for g in self._gone.get(root, ()))
+        gone = tuple(g for g in gone if g is not None)
         put_all([Settle(gone, tuple(mounted), drop=stopped)])
         if sink is not None:
             sink.drain()  # the writer has placed them: `resolved` is ours to read
         resolved, self.writer.resolved = self.writer.resolved, []
         self._offer_tags(resolved)
+
+    def _gone_now(self, gone: Gone) -> Gone | None:
+        """A row whose inode is a file left for later (a folder renamed while copies into
+        it run) is that file, most likely: not missing now. Its folder is looked at again
+        with the file's, once settled, where identity.py tells whether it is that file."""
+        if (gone.device, gone.inode) not in self._unsettled_files:
+            return gone
+        folder = os.path.dirname(gone.path)
+        self.unsettled[folder] = max(self.unsettled.get(folder, 0), time.time_ns())
+        return None
 
     def _looks_mounted(self, root: str) -> bool:
         """Whether the rows the walk of `root` found gone may be called missing: not when
@@ -355,7 +372,8 @@ class Scan:
                            "missing (not mounted?)")
                 self.guarded.add(root)
                 return False
-        elif self._found.get(root, 0) == 0:
+        elif self._found.get(root, 0) == 0 and not any(
+                within(folder, root) for folder in self.unsettled):  # (files still copied in)
             present = self.reader.present_count_under(db_text(root)[0])
             if present:
                 self._warn(root, f"root {printable(root)} has no media files but the catalogue "
@@ -394,7 +412,8 @@ def _part_failed(job: tuple[Part, SurveySettings], reason: str | None = None) ->
     """A part whose worker died: its folders are unknown, so its root's walk is incomplete."""
     part = job[0]
     problem = Problem(part.tops[0], "walk", f"a survey worker failed: {reason or 'timed out'}")
-    return Surveyed(Tally(), [problem], [], [], [], [], [], complete=False, unsettled={})
+    return Surveyed(Tally(), [problem], [], [], [], [], [], complete=False, unsettled={},
+                    unsettled_files=set())
 
 
 class _Outbox:

@@ -140,6 +140,7 @@ class Survey:
                          settings.follow_symlinks, stop, recursive=part.recursive)
         self.unvisited: list[Gone] = []
         self.unsettled: dict[str, int] = {}  # folder -> the latest write (ns) of a file in it
+        self.unsettled_files: set[tuple[int, int]] = set()  # their (device, inode)
 
     def __iter__(self) -> Iterator[tuple[Listing, FolderPlan]]:
         reader, settings = self.reader, self.settings
@@ -207,6 +208,7 @@ class Survey:
             left = {f.path for f in unsettled}
             listing.files = [f for f in listing.files if f.path not in left]
             self.unsettled[listing.dir] = max(f.ctime_ns for f in unsettled)
+            self.unsettled_files.update((f.device, f.inode) for f in unsettled)
         return [f.path for f in unsettled]
 
     def _moved_whole(self, seen: Seen, limit: int) -> bool:
@@ -219,7 +221,7 @@ class Survey:
 def outside(rows: list[Stored], unlisted: list[Problem]) -> list[Gone]:
     """Gone rows, except those in or below a folder that could not be listed."""
     unknown = [db_text(p.path)[0] for p in unlisted]
-    return [Gone(row.id, row.path) for row in rows
+    return [Gone(row.id, row.path, row.device, row.inode) for row in rows
             if not any(order.within(row.dir, folder) for folder in unknown)]
 
 
@@ -239,6 +241,7 @@ class Surveyed(NamedTuple):
     unlisted: list[Problem]
     complete: bool
     unsettled: dict[str, int]  # see Survey.unsettled: left for later, looked at again
+    unsettled_files: set[tuple[int, int]]
 
 
 def survey_part(job: tuple[Part, Settings]) -> Surveyed:
@@ -260,7 +263,7 @@ def survey_part(job: tuple[Part, Settings]) -> Surveyed:
             gone += plan.gone
         return Surveyed(Tally(found, unchanged, skipped), problems, known, retag, to_hash,
                         gone + survey.unvisited, survey.walk.unlisted, survey.walk.complete,
-                        survey.unsettled)
+                        survey.unsettled, survey.unsettled_files)
     finally:
         if conn is not None:
             conn.close()

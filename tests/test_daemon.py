@@ -4,6 +4,7 @@ and every wait a condition with a deadline."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -140,6 +141,26 @@ def test_a_file_dated_in_the_future_is_indexed_and_its_folder_not_frozen(
     later = music / "Artist 0" / "written after it.mp3"
     later.write_bytes(b"a later event in the same folder")
     wait_for(lambda: present(db, later), timeout=10, what="a later file in that folder")
+
+
+def test_the_service_says_what_it_found_and_did_and_no_false_warning(tmp_path, service,
+                                                                     caplog):
+    fresh = tmp_path / "fresh"
+    make_library(fresh, albums=2, tracks=2)  # just copied in: not settled at the start
+    db = tmp_path / "library.db"
+    from indexer import Manager
+    Manager(db_path=db, roots=[str(fresh)], env={}, settings={"metadata.enabled": False}).scan()
+    for path in fresh.rglob("*"):  # as if copied again, all at once
+        if path.is_file():
+            path.write_bytes(path.read_bytes())
+    with caplog.at_level(logging.INFO, logger="indexer"):
+        service([fresh], **{"watch.settle_seconds": 1})
+        album = fresh / "Artist 0" / "Album 0 (2000)"
+        album.rename(fresh / "Artist 0" / "Renamed Album")
+        wait_for(lambda: "moved in" in caplog.text, timeout=10, what="the rename logged")
+    assert "reconcile job #" in caplog.text
+    assert "3 moved in" in caplog.text  # 2 tracks and a cover; never "missing" first
+    assert "missing" not in caplog.text and "not mounted" not in caplog.text
 
 
 def test_a_renamed_file_keeps_its_id(music, tmp_path, service):

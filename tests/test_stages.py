@@ -91,7 +91,7 @@ def test_a_new_path_with_a_known_inode_but_other_figures_is_read(change):
 def test_rows_not_seen_are_gone_but_not_those_the_walk_could_not_stat():
     rows = [known(), known(path="/m/b.mp3", id=2), known(path="/m/c.mp3", id=3),
             known(path="/m/d.mp3", id=4, status="missing")]
-    assert plan([seen()], rows, unknown_paths=["/m/c.mp3"]).gone == [Gone(2, "/m/b.mp3")]
+    assert plan([seen()], rows, unknown_paths=["/m/c.mp3"]).gone == [Gone(2, "/m/b.mp3", 1, 5)]
 
 
 names = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",))
