@@ -304,6 +304,10 @@ def rescan(
         _fail(EXIT_FATAL, f"the service did not take the request: {error}")
     for summary in answer.get("jobs", []):
         print_summary(summary, as_json)
+    if answer.get("offline"):  # said, in JSON too, and the exit code tells
+        from .console import print_offline
+        print_offline(answer["offline"], as_json)
+        raise typer.Exit(EXIT_FATAL)
 
 
 @app.command()

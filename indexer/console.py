@@ -151,6 +151,16 @@ def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdo
         out.write("  files with errors: indexer ls --errors\n")
 
 
+def print_offline(roots: list[str], as_json: bool, out: TextIO = sys.stdout) -> None:
+    """Roots a rescan could not reconcile: offline (missing, unreadable or unmounted)."""
+    if as_json:
+        out.write(json.dumps({"offline": roots}, ensure_ascii=False) + "\n")
+        return
+    for root in roots:
+        out.write(f"root {printable(root)} is offline (missing, unreadable or unmounted): not "
+                  "reconciled; mount it, and the service reconciles it when it is back\n")
+
+
 def print_rows(rows, as_json: bool, out: TextIO = sys.stdout) -> int:
     """Stream catalogue rows as JSON lines or as `status kind size path [error]` lines."""
     count = 0

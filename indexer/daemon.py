@@ -75,6 +75,7 @@ class Service:
         self._mounted: dict[str, bool] = {}  # was the root ever a mount point
         self._unsure: set[str] = set()  # roots whose last reconcile marked nothing missing
         self._polled: dict[str, float] = {}
+        self._roots_lock = threading.Lock()  # the root monitor, and `indexer rescan`
         self._alive = time.monotonic()
         self._failures, self._retry_at = 0, None
         self.watcher: Watcher | None = None
@@ -335,7 +336,24 @@ class Service:
             for root in list(self.roots):
                 self._look_at(root, interval)
 
+    def _back_now(self, root: str) -> bool:
+        """For `indexer rescan`: a root offline is looked at now, not at its next poll;
+        True if it is online (again)."""
+        with self._roots_lock:
+            if self.watcher.states.get(root) != "offline":
+                return True
+            self._polled[root] = time.monotonic()
+            if not self._usable(root):
+                return False
+            log.info("root %s is back: watching and reconciling it", printable(root))
+            self._arm(root)
+            return True
+
     def _look_at(self, root: str, interval: float) -> None:
+        with self._roots_lock:
+            self._look_at_now(root, interval)
+
+    def _look_at_now(self, root: str, interval: float) -> None:
         state = self.watcher.states.get(root)
         due = time.monotonic() - self._polled.get(root, 0) >= interval
         if state in ("inotify", "polling") and not self._usable(root):
@@ -401,13 +419,15 @@ class Service:
         if unknown:
             send({"event": "error", "error": f"not a root of this service: {', '.join(unknown)}"})
             return
+        offline = sorted(root for root in roots if not self._back_now(root))
         done = threading.Event()
 
         def reply(answer: dict) -> None:
-            send(answer)
+            send({**answer, "offline": offline} if answer["event"] == "done" else answer)
             if answer["event"] == "done":
                 done.set()
-        self.request(Request("rescan", roots, rehash=message.get("full", False), replies=[reply]))
+        self.request(Request("rescan", roots - set(offline), rehash=message.get("full", False),
+                             replies=[reply]))
         while not done.wait(TICK_S):  # the connection stays open until the scan ends
             if self.stop_event.is_set():
                 send({"event": "error", "error": "the service is stopping"})

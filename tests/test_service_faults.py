@@ -5,9 +5,12 @@ process. Real service, real catalogue, real locks."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -118,3 +121,40 @@ def test_a_purge_through_the_service_waits_for_another_writers_lock(tmp_path, mu
     assert "deleted 1 rows" in result.stdout
     assert str(gone) not in files(db)
     assert indexer("status", env=env, check=True).stdout.startswith("catalogue")
+
+
+def test_rescan_looks_at_an_offline_root_at_once_and_says_which_stay_offline(
+        tmp_path, daemon_process):
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_library(first, albums=1, tracks=2)
+    make_library(second, albums=1, tracks=1)
+    db = tmp_path / "library.db"
+    env = cli_env(tmp_path, INDEXER_DB=str(db))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[library]\nroots = ["{first}", "{second}"]\n'
+                      '[watch]\npoll_interval_s = 3600\n'  # no poll brings a root back
+                      'settle_seconds = 0.2\n')
+    env["INDEXER_CONFIG"] = str(config)
+    process = subprocess.Popen([sys.executable, "-m", "indexer", "run"], env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: reconciled(db) and len(files(db, "present")) == 5, timeout=20,
+                 what="both roots indexed")
+        second.rename(tmp_path / "away")
+        wait_for(lambda: json.loads(indexer("status", "--json", env=env).stdout)["service"]
+                 ["roots"][str(second)] == "offline", timeout=10, what="the root offline")
+
+        asked = indexer("rescan", str(second), "--json", env=env)
+        assert asked.returncode == 1
+        assert json.loads(asked.stdout.splitlines()[-1]) == {"offline": [str(second)]}
+
+        (tmp_path / "away").rename(second)
+        (second / "added while away.flac").write_bytes(b"new while the root was away")
+        again = indexer("rescan", env=env)
+        assert again.returncode == 0, again.stderr
+        wait_for(lambda: str(second / "added while away.flac") in files(db, "present"),
+                 timeout=10, what="the root back and reconciled, long before its next poll")
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
