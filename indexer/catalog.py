@@ -58,6 +58,15 @@ def retrying(call: Callable[[], T], *, stop: threading.Event | None = None,
         delay = min(delay * 2, 30.0)
 
 
+def free_bytes(folder: Path | str) -> int:
+    """Bytes free for us on the file system holding `folder` (0 if it cannot be told)."""
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return 0
+    return info.f_bavail * info.f_frsize
+
+
 class CatalogError(RuntimeError):
     """A fatal problem with the catalogue file; the message names the path."""
 

@@ -226,6 +226,9 @@ def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
         out.write(f"service: running, pid {service['pid']}; {service['queued']} requests queued, "
                   f"{service['pending_places']} places waiting; last reconcile "
                   f"{service['last_reconcile'] or 'not yet'}\n")
+        if service.get("waiting_for_room"):
+            out.write(f"  waiting for room on {printable(service['waiting_for_room'])}: the "
+                      "catalogue's disk is full; free some space, and it goes on by itself\n")
         unsure = set(service.get("unreconciled", ()))
         for root, state in service["roots"].items():
             note = "  (not reconciled: it looked unmounted)" if root in unsure else ""

@@ -43,7 +43,7 @@ from .watch import Place, Watcher, is_mount_point
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
-FULL_DISK_RETRY_S = 60.0
+ROOM_MARGIN = 1 << 20  # room is back: this much more free than when the disk was full
 LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
 
@@ -80,6 +80,8 @@ class Service:
         self._failures, self._retry_at = 0, None
         self.watcher: Watcher | None = None
         self.died = False  # a helper thread died: the service stops and `run` returns 1
+        self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
+        self._room_at = 0  # bytes free there when it was found full
 
     # --- asking (any thread)
 
@@ -97,17 +99,15 @@ class Service:
     def run(self) -> int:
         """Serve until stopped. A catalogue on a full disk is waited for, not crashed on:
         under systemd a crash would restart every few seconds, to fail again."""
-        waited = False
         while not self.stop_event.is_set():
             try:
                 return self._run()
             except catalog.CatalogError as error:
                 if "full" not in str(error):
                     raise
-                if not waited:
-                    log.error("%s: waiting for room, trying again every minute", error)
-                    waited = True
-                self.stop_event.wait(FULL_DISK_RETRY_S)
+                self._wait_for_room(str(error))
+                while self.waiting_for_room and not self.stop_event.wait(TICK_S):
+                    self._room_back()
         return 0
 
     def _run(self) -> int:
@@ -237,7 +237,8 @@ class Service:
                 left = written / 1e9 + cfg.watch.settle_s - time.time()
                 self.debouncer.defer(Place(root, folder, "folder"),
                                      min(max(left, 0.05), cfg.watch.settle_s))
-        self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
+        if not self.waiting_for_room:
+            self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
 
     def _after_scan(self, result: ScanResult, whole: list[str]) -> None:
@@ -255,9 +256,13 @@ class Service:
 
     def _after_failure(self, result: ScanResult) -> None:
         """A failed scan (a full disk, a lock held for too long) dropped what it saw:
-        reconcile again later, waiting longer after each failure, until one succeeds."""
+        reconcile again later, waiting longer after each failure, until one succeeds.
+        On a full disk, once there is room again (looked at every second)."""
         if result.status != "failed":
             self._failures = 0
+            return
+        if result.message and "full" in result.message:
+            self._wait_for_room(f"scan job {result.job_id} failed: {result.message}")
             return
         first, most = RETRY_FAILED_S
         wait = min(first * 2 ** self._failures, most)
@@ -265,6 +270,22 @@ class Service:
         self._retry_at = time.monotonic() + wait
         log.error("scan job %d failed (%s): reconciling again in %g s", result.job_id,
                   result.message, wait)
+
+    def _wait_for_room(self, why: str) -> None:
+        folder = str(self.config.database.path.parent)
+        if self.waiting_for_room is None:
+            log.error("%s: waiting for room on %s (looked at every %g s)", why, folder, TICK_S)
+        self.waiting_for_room, self._room_at = folder, catalog.free_bytes(folder)
+        self.notifier.send(STATUS=f"waiting for room on {folder}")
+
+    def _room_back(self) -> bool:
+        """True, and a reconcile asked for, once there is room on the catalogue's disk."""
+        if catalog.free_bytes(self.waiting_for_room) < self._room_at + ROOM_MARGIN:
+            return False
+        log.info("there is room on %s again: reconciling", self.waiting_for_room)
+        self.waiting_for_room = None
+        self.request(Request("reconcile", frozenset(self.roots)))
+        return True
 
     def _progress(self, replies: list[Callable[[dict], None]]) -> Callable[[Progress], None]:
         def show(p: Progress) -> None:
@@ -332,6 +353,8 @@ class Service:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 self.request(Request("reconcile", frozenset(self.roots)))
+            if self.waiting_for_room:
+                self._room_back()
             interval = self.config.watch.poll_interval_s
             for root in list(self.roots):
                 self._look_at(root, interval)
@@ -461,6 +484,7 @@ class Service:
                                                         for r in self.roots},
                             "queued": self._requests.qsize(), "pending_places": len(self.debouncer),
                             "unreconciled": sorted(self._unsure),
+                            "waiting_for_room": self.waiting_for_room,
                             "current": self.current, "last_reconcile": self.last_reconcile}}
 
     def _apply_reload(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -158,3 +159,28 @@ def test_rescan_looks_at_an_offline_root_at_once_and_says_which_stay_offline(
     finally:
         process.terminate()
         process.communicate(timeout=15)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_seconds(
+        tmp_path, music):
+    for n in range(300):  # more rows than 200 KiB of catalogue holds
+        (music / "Artist 1" / f"extra {n:03d}.mp3").write_bytes(f"extra {n}".encode())
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(state)], check=True)
+    service = Service(service_config(state / "library.db", [music]))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: service.status()["service"]["waiting_for_room"] == str(state),
+                 timeout=30, what="the service waiting for room")
+        assert service.status()["service"]["current"] is None
+        subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
+        wait_for(lambda: len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
+                 what="every file indexed once there is room")
+        assert service.status()["service"]["waiting_for_room"] is None
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+        subprocess.run(["umount", str(state)], check=False)
