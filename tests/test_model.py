@@ -17,6 +17,7 @@ service's own reaction), and then:
    the same path (a restore).
 4. The change feed, replayed from the start, gives every row's path and status.
 5. A scan with nothing changed adds nothing to the feed (the `rescan` rule).
+6. Tags held as current (`tags_hash` = `hash`) were read from the current content.
 
 Each root keeps an anchor file the rules never touch: a root without media files is the
 documented "not mounted" guard (nothing marked missing), which this model leaves out.
@@ -572,6 +573,12 @@ class CatalogueModel(RuleBasedStateMachine):
                     in replay(feed(self.driver.db)).items()}
         assert replayed == {r.id: (r.path, r.status) for r in rows}, \
             "4. the feed, replayed, does not give the rows"
+        # 6. Tags held as current are the current content's.
+        with connect(self.driver.db) as conn:
+            stale = conn.execute("SELECT count(*) FROM files f JOIN media m ON m.file_id = f.id "
+                                 "WHERE f.tags_hash IS f.hash AND m.content_hash IS NOT f.hash"
+                                 ).fetchone()[0]
+        assert stale == 0, "6. a file's tags are another content's"
 
     def _short(self, text: str) -> str:
         """A catalogue path without the example's folder: `A/Foo/x.mp3`."""
@@ -637,6 +644,6 @@ def test_two_names_shown_alike_index_the_same_one_scan_after_scan(driver, litera
             assert (the_row(), last_seq(scanner.db)) == (first, seq)
         with connect(scanner.db) as conn:
             errors = {tuple(r) for r in conn.execute("SELECT path, stage FROM scan_errors")}
-        assert errors == {(text, "write")}
+        assert errors == {(text, "walk")}  # the survey tells them apart, before any write
     finally:
         shutil.rmtree(base)
