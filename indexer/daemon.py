@@ -18,6 +18,7 @@ did committed; SIGHUP reloads the configuration.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import queue
@@ -80,6 +81,7 @@ class Service:
         self._failures, self._retry_at = 0, None
         self.watcher: Watcher | None = None
         self.died = False  # a helper thread died: the service stops and `run` returns 1
+        self._scheduler = None
         self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
         self._room_at = 0  # bytes free there when it was found full
 
@@ -407,20 +409,23 @@ class Service:
 
     def _start_scheduler(self):
         from apscheduler.schedulers.background import BackgroundScheduler
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(lambda: self.request(Request("reconcile", frozenset(self.roots))),
+                          self._reconcile_trigger(), id="reconcile", coalesce=True,
+                          max_instances=1, misfire_grace_time=3600)
+        scheduler.start()
+        self._scheduler = scheduler
+        return scheduler
+
+    def _reconcile_trigger(self):
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
         service = self.config.service
         if service.reconcile_interval_s:
-            trigger = IntervalTrigger(seconds=service.reconcile_interval_s, jitter=60)
-        else:
-            trigger = CronTrigger.from_crontab(service.reconcile_cron)
-            trigger.jitter = 300  # not every server on the stroke of 4
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(lambda: self.request(Request("reconcile", frozenset(self.roots))),
-                          trigger, id="reconcile", coalesce=True, max_instances=1,
-                          misfire_grace_time=3600)
-        scheduler.start()
-        return scheduler
+            return IntervalTrigger(seconds=service.reconcile_interval_s, jitter=60)
+        trigger = CronTrigger.from_crontab(service.reconcile_cron)
+        trigger.jitter = 300  # not every server on the stroke of 4
+        return trigger
 
     def _ping_watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()
@@ -496,16 +501,36 @@ class Service:
         except config_module.ConfigError as error:
             log.error("configuration not reloaded: %s", error)
             return
+        old, changed = self.config, _changed_keys(self.config, fresh)
+        for key in sorted(changed & NEEDS_RESTART):
+            log.warning("%s changed: it takes effect when the service restarts", key)
+        # (the catalogue stays the one open; scans read scan.* and metadata.* as they start)
+        self.config = dataclasses.replace(fresh, database=old.database)
+        self.debouncer.quiet = fresh.watch.debounce_s
+        self.debouncer.max_wait = max(fresh.watch.max_wait_s, fresh.watch.debounce_s)
+        if changed & {"reconcile.cron", "reconcile.interval"} and self._scheduler is not None:
+            self._scheduler.reschedule_job("reconcile", trigger=self._reconcile_trigger())
+        self._rearm(fresh, rewatch=bool(changed & {"library.ignore", "watch.backend",
+                                                    "library.follow_symlinks"}))
+        log.info("configuration reloaded%s", f": {', '.join(sorted(changed))}" if changed else
+                 " (nothing changed)")
+        if "service.log_level" in changed:  # (last: the line above is said at the old level)
+            logging.getLogger("indexer").setLevel(fresh.service.log_level.upper())
+
+    def _rearm(self, fresh: Config, rewatch: bool) -> None:
+        """Watch the roots the configuration names now, the way it says."""
         added = [r for r in fresh.library.roots if r not in self.roots]
         for root in [r for r in self.roots if r not in fresh.library.roots]:
             self.watcher.disarm(root)
             log.info("no longer watching %s", printable(root))
-        self.config, self.roots = fresh, list(fresh.library.roots)
-        for root in added:
+        kept = [r for r in self.roots if r in fresh.library.roots]
+        self.roots = list(fresh.library.roots)
+        if rewatch:
+            self.watcher.reconfigure(fresh.library.ignore, fresh.watch.backend)
+        for root in added + (kept if rewatch else []):
             self._arm(root)
-        if added:
-            self.request(Request("reconcile", frozenset(added)))
-        log.info("configuration reloaded")
+        if added or rewatch:  # new roots, or files the old ignore list left out
+            self.request(Request("reconcile", frozenset(added + (kept if rewatch else []))))
 
     def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         """A helper thread of the service. If it dies, the service stops, loudly, and
@@ -525,6 +550,14 @@ class Service:
 
 
 CHANGE_KINDS = ("added", "modified", "moved", "missing", "restored")
+# Keys a reload cannot apply to a running service (the catalogue is open, priority only
+# goes down): said in the log, applied at the next start. Every other key is applied.
+NEEDS_RESTART = {"database.path", "database.synchronous", "database.busy_timeout_s",
+                 "service.low_priority"}
+
+
+def _changed_keys(old: Config, new: Config) -> set[str]:
+    return {key for key, value in new.values.items() if old.values.get(key) != value}
 
 
 def _log_job(result: ScanResult, kind: str, target: dict) -> None:

@@ -179,6 +179,11 @@ class Watcher:
         self._observer.start()
         _OverflowAlarm.install(self._overflowed)
 
+    def reconfigure(self, ignore: tuple[str, ...], backend: str) -> None:
+        """New ignore patterns or backend, for the roots armed from now on."""
+        with self._lock:
+            self.ignored, self.backend = ignore_matcher(ignore), backend
+
     def arm(self, root: str) -> str:
         """Watch a root; returns how it is watched: "inotify" or "polling"."""
         with self._lock:

@@ -184,3 +184,42 @@ def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_se
         service.stop()
         thread.join(timeout=10)
         subprocess.run(["umount", str(state)], check=False)
+
+
+def test_a_reload_applies_every_key_it_can_and_names_those_that_need_a_restart(
+        tmp_path, music, caplog):
+    db = tmp_path / "library.db"
+    settings = {"service.log_level": "info", "reconcile.interval": "6h"}
+
+    def config():
+        return service_config(db, [music], **settings)
+    service = Service(config(), reload=config)
+    thread = start(service)
+    try:
+        wait_for(lambda: len(files(db, "present")) == 6, timeout=20, what="the library indexed")
+        settings.update({"library.ignore": ["*.ogg"], "watch.debounce_ms": 250,
+                         "watch.settle_seconds": 0.2, "reconcile.interval": "90m",
+                         "service.log_level": "warning", "database.synchronous": "normal"})
+        with caplog.at_level(logging.INFO, logger="indexer"):
+            service.reload()
+            wait_for(lambda: logging.getLogger("indexer").level == logging.WARNING, timeout=10,
+                     what="the reload, whose last step is the log level")
+        assert "database.synchronous changed: it takes effect when the service restarts" \
+            in caplog.text
+        assert service.debouncer.quiet == 0.25
+        trigger = service._scheduler.get_job("reconcile").trigger
+        assert trigger.interval.total_seconds() == 5400
+        assert service.config.database.synchronous == "full"  # the open catalogue's
+        ogg = next(music.rglob("*.ogg"))  # ignored now: the reconcile after the reload
+        wait_for(lambda: files(db)[str(ogg)]["status"] == "missing", timeout=10,
+                 what="the newly ignored file no longer indexed")
+        new_ogg = music / "Artist 0" / "new.ogg"
+        new_flac = music / "Artist 0" / "new.flac"
+        new_ogg.write_bytes(b"ignored from now on")
+        new_flac.write_bytes(b"indexed")
+        wait_for(lambda: str(new_flac) in files(db, "present"), timeout=10, what="the flac")
+        assert str(new_ogg) not in files(db)
+    finally:
+        logging.getLogger("indexer").setLevel(logging.NOTSET)
+        service.stop()
+        thread.join(timeout=10)
