@@ -218,6 +218,7 @@ class ProcessPool:
         self.timeout, self.on_timeout, self.on_crash = timeout, on_timeout, on_crash
         self.error: BaseException | None = None
         self.replaced = 0
+        self._unavailable: str | None = None  # why the last worker could not start
         self._queue: queue.Queue = queue.Queue(workers * 2)
         self._threads = [threading.Thread(target=self._mind, name=f"{name}-{i}", daemon=True)
                          for i in range(workers)]
@@ -234,15 +235,17 @@ class ProcessPool:
         worker, sent, closed = Worker(self.stage), deque(), False
         try:
             while True:
-                closed = self._fill(worker, sent, closed)
+                try:
+                    closed = self._fill(worker, sent, closed)
+                except BaseException as error:  # every chunk taken is in `sent`: done below
+                    self.error = self.error or error
                 if not sent:
                     return
                 chunk, in_pipe = sent.popleft()
                 try:
                     if not self.error and not self.stop.is_set():
-                        if not in_pipe:
-                            worker.send(chunk)
-                        results = self._run(worker, chunk, sent)
+                        results = self._run(worker, chunk, sent) if in_pipe or self._send(
+                            worker, chunk) else self._unplaced(chunk)
                         if results:
                             self.sink(results)
                 except BaseException as error:
@@ -271,12 +274,30 @@ class ProcessPool:
             if chunk is _DONE:
                 self._queue.task_done()
                 return True
-            packed = frame(chunk) if sent else None
-            in_pipe = not sent or (sent[0][1] and len(packed) <= PIPE_ROOM)
-            if in_pipe and not self.error and not self.stop.is_set():
-                worker.send(chunk, packed)
-            sent.append((chunk, in_pipe))
+            sent.append((chunk, False))  # first: whatever fails below, it is answered for
+            packed = frame(chunk) if len(sent) > 1 else None
+            ahead = len(sent) == 1 or (sent[0][1] and len(packed) <= PIPE_ROOM)
+            if ahead and not self.error and not self.stop.is_set():
+                sent[-1] = (chunk, self._send(worker, chunk, packed))
         return closed
+
+    def _send(self, worker: Any, chunk: list, packed: bytes | None = None) -> bool:
+        """Give the worker a chunk; False if none could take it (no process could be
+        started) or the pool was stopped while it would not read."""
+        from .worker import WorkerUnavailable
+        try:
+            return worker.send(chunk, packed, self.stop)
+        except WorkerUnavailable as error:
+            self._unavailable = str(error)
+            return False
+
+    def _unplaced(self, chunk: list) -> list:
+        """The results of a chunk no worker took: each its `on_crash`, no verdict."""
+        if self.stop.is_set():
+            return []
+        reason = self._unavailable or "no worker could take it"
+        log.warning("%s: %d items not processed, left for the next scan", reason, len(chunk))
+        return [self.on_crash(item, reason) for item in chunk]
 
     def _run(self, worker: Any, chunk: list, later: deque) -> list:
         """The results of a chunk the worker has; one that hangs or dies is replaced,
@@ -295,8 +316,12 @@ class ProcessPool:
                 results.append(self.on_timeout(item) if outcome == "timeout"
                                else self.on_crash(item, value))
                 todo = todo[done + 1:]
-                for rest in ([todo] if todo else []) + [c for c, in_pipe in later if in_pipe]:
-                    worker.send(rest)
+                if todo and not self._send(worker, todo):
+                    return results + self._unplaced(todo)
+                sent = True  # the chunks that went ahead, sent again in order until one fails
+                for index, (ahead, in_pipe) in enumerate(later):
+                    sent = sent and in_pipe and self._send(worker, ahead)
+                    later[index] = (ahead, sent)
                 break
             else:
                 todo = []

@@ -10,6 +10,7 @@ root is a warning, never "everything was deleted".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -172,25 +173,22 @@ class Scan:
                               workers=self.settings.workers, name="hash")
         else:
             pool = Inline(hasher, self._route(put_all), self.stop)
-        try:
-            try:
-                complete = {root: self._survey_root(root, pool, put_all, catalogue_empty)
-                            for root in roots}
-                self.writer.walk_done = True  # the total is known: progress can show an ETA
-                pool.drain()
-                self._retry_unstable(hasher, put_all)
-                self._settle(complete, put_all, sink)
-                if self._tagging:
-                    self._tagging.drain()
-            finally:
-                pool.close()
-                if self._tagging:
-                    self._tagging.close()
-                if self._lookups:
-                    self._lookups.close()
-        finally:
-            if sink:  # always joined: the writer is this thread's again only after
-                sink.close()
+        with contextlib.ExitStack() as ending:  # each closed whatever the others raise
+            if sink:  # closed last: the writer is this thread's again only after
+                ending.callback(sink.close)
+            if self._lookups:
+                ending.callback(self._lookups.close)
+            if self._tagging:  # (its worker processes, even after a failed scan)
+                ending.callback(self._tagging.close)
+            ending.callback(pool.close)
+            complete = {root: self._survey_root(root, pool, put_all, catalogue_empty)
+                        for root in roots}
+            self.writer.walk_done = True  # the total is known: progress can show an ETA
+            pool.drain()
+            self._retry_unstable(hasher, put_all)
+            self._settle(complete, put_all, sink)
+            if self._tagging:
+                self._tagging.drain()
 
     def _offer_tags(self, results: list) -> None:
         """Tags for hashed files; a held file's wait until it is placed (see `_settle`)."""

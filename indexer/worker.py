@@ -8,6 +8,7 @@ itself limits its address space, so a runaway parse fails here, not the host.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import select
@@ -15,11 +16,19 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
 MEMORY_LIMIT = 2 << 30  # bytes of address space per worker
+STOP_WAIT_S = 2.0  # a killed worker stuck in uninterruptible I/O is waited for this long
 _LENGTH = struct.Struct("<Q")
+log = logging.getLogger(__name__)
+
+
+class WorkerUnavailable(OSError):
+    """No worker process could be started (the process limit, memory): no verdict on
+    the items it was to take."""
 
 
 def frame(value: Any) -> bytes:
@@ -65,15 +74,27 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._buffer = bytearray()
 
-    def send(self, items: list, packed: bytes | None = None) -> None:
-        """Write a batch to the worker (`packed`: its `frame`, if made already)."""
+    def send(self, items: list, packed: bytes | None = None, stop: Any = None) -> bool:
+        """Write a batch to the worker (`packed`: its `frame`, if made already); False if
+        `stop` was set while a worker that does not read kept the pipe full. Raises
+        WorkerUnavailable when no worker can be started."""
+        data = packed if packed is not None else frame(items)
         if self.process is None or self.process.poll() is not None:
             self._start()
         try:
-            write_frame(self.process.stdin, items, packed)
+            return self._write(data, stop)
         except OSError:  # it died between the check and the send
             self._start()
-            write_frame(self.process.stdin, items, packed)
+            return self._write(data, stop)
+
+    def _write(self, data: bytes, stop: Any) -> bool:
+        fd, view = self.process.stdin.fileno(), memoryview(data)
+        while view:
+            if select.select([], [fd], [], 0.1)[1]:
+                view = view[os.write(fd, view):]  # (the pipe is non-blocking: see _start)
+            elif stop is not None and stop.is_set():
+                return False
+        return True
 
     def receive(self, timeout: float, stop: Any) -> tuple[str, Any]:
         """("result", value), or ("timeout" | "crash", reason), or ("stopped", None)."""
@@ -113,17 +134,29 @@ class Worker:
         self.stop()
         # The worker finds the same modules as this process, wherever they came from.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "indexer.worker", self.stage], env=env, bufsize=0,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "indexer.worker", self.stage], env=env, bufsize=0,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        except OSError as error:  # EAGAIN under `ulimit -u`, ENOMEM, ...
+            raise WorkerUnavailable(f"no worker process could be started: "
+                                    f"{error.strerror or error}") from error
+        os.set_blocking(self.process.stdin.fileno(), False)
 
     def stop(self) -> None:
+        """Kill the worker; wait for it at most STOP_WAIT_S (one stuck in uninterruptible
+        I/O, a hung NFS read, dies when that ends: a thread reaps it then)."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            for stream in (self.process.stdin, self.process.stdout):
+            process, self.process = self.process, None
+            process.kill()
+            for stream in (process.stdin, process.stdout):
                 stream.close()
-            self.process = None
+            try:
+                process.wait(timeout=STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("worker %d does not die (stuck in I/O?): left to end by itself",
+                            process.pid)
+                threading.Thread(target=process.wait, name="reaper", daemon=True).start()
         self._buffer.clear()
 
 

@@ -9,6 +9,7 @@ import pwd
 import shutil
 import socket
 import stat
+import sys
 import sqlite3
 import tempfile
 import traceback
@@ -290,3 +291,34 @@ def test_two_names_shown_with_the_same_text_one_indexed_the_other_an_error_stabl
     assert row["size"] == len(b"the first")
     assert [r.counters.errors for r in results] == [1, 1, 1]
     assert feed == [("added", str(literal), None)]  # never flipped to the other file
+
+
+def test_a_scan_whose_tag_workers_cannot_start_completes_and_leaves_their_tags_for_later(
+        open_tmp):
+    """As `nobody`, no worker process can start from the Python under /root (as under a
+    `ulimit -u` that is reached): the scan must not hang; the files are indexed, their
+    tags left unread without a verdict, to be read by a later scan."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to drop to nobody")
+    nobody = pwd.getpwnam("nobody")
+    if os.access(sys.executable, os.X_OK) and not os.path.realpath(sys.executable).startswith(
+            "/root"):
+        pytest.skip("nobody may start this Python: no way here to refuse a worker")
+    root, db = open_tmp / "music", open_tmp / "state" / "library.db"
+    make_library(root, albums=2, tracks=2)
+    open_to_all(open_tmp)
+
+    def scan():
+        result = Manager(db_path=db, roots=[str(root)], env={}, parallel=True, workers=1,
+                         settings={"metadata.workers": 1}).scan()
+        return result.status, result.counters.added, result.counters.metadata_extracted
+
+    status, added, extracted = as_unprivileged(scan)
+
+    assert (status, added, extracted) == ("completed", 6, 0)
+    with connect(db) as conn:
+        errors = {r[0] for r in conn.execute("SELECT m.error FROM media m")}
+        unread = conn.execute("SELECT count(*) FROM files WHERE tags_hash IS NULL").fetchone()[0]
+    assert all(e.startswith("WorkerCrash: no worker process could be started") for e in errors), \
+        errors
+    assert unread == 6 and errors and nobody.pw_uid != 0

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,50 @@ def test_rehash_reads_the_tags_of_every_file_again(tmp_path):
     c = again.counters
     assert (c.metadata_queued, c.metadata_extracted, c.metadata_failed) == (4, 3, 1)
     assert c.metadata_copied == 0
+
+
+@root_only
+def test_a_failed_scan_leaves_no_worker_process_behind(tmp_path):
+    root, state = tmp_path / "music", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    for n in range(600):
+        shutil.copyfile(DATA / "tone.flac", root / f"{n:03d}.flac")
+        with open(root / f"{n:03d}.flac", "ab") as handle:
+            handle.write(n.to_bytes(2, "big"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(state)], check=True)
+    try:
+        result = scan(state / "library.db", root)  # each failed scan left its tag workers
+        assert result.status == "failed" and "full" in result.message
+        assert result.counters.metadata_queued  # workers had been started
+        assert _workers_of(os.getpid()) == []
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+
+
+def test_a_cancel_ends_a_scan_within_seconds_though_a_tag_worker_is_stopped(tmp_path):
+    root, db = tmp_path / "music", tmp_path / "library.db"
+    root.mkdir()
+    for n in range(FILES):
+        shutil.copyfile(DATA / "tone.flac", root / f"{n}.flac")
+        with open(root / f"{n}.flac", "ab") as handle:
+            handle.write(bytes([n]))
+    manager = Manager(db_path=db, roots=[str(root)], env={},
+                      settings={"metadata.workers": 1, "metadata.timeout_s": 600})
+    outcome: list = []
+    running = threading.Thread(target=lambda: outcome.append(manager.scan()))
+    running.start()
+    stopped = wait_for(lambda: _workers_of(os.getpid()), timeout=30, what="a tag worker")
+    os.kill(stopped[0], signal.SIGSTOP)  # it reads nothing and answers nothing any more
+    try:
+        started = time.monotonic()
+        manager.cancel()
+        running.join(timeout=10)
+        assert not running.is_alive() and time.monotonic() - started < 4
+        assert outcome[0].status == "cancelled"
+        assert _workers_of(os.getpid()) == []
+    finally:
+        try:
+            os.kill(stopped[0], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
