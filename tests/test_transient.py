@@ -32,6 +32,15 @@ def tags_state(db: Path, name: str) -> tuple:
     return tuple(row)
 
 
+def distinct_flacs(root: Path, count: int) -> None:
+    """`count` real FLAC files, each with its own content."""
+    root.mkdir()
+    for n in range(count):
+        shutil.copyfile(DATA / "tone.flac", root / f"{n:03d}.flac")
+        with open(root / f"{n:03d}.flac", "ab") as handle:
+            handle.write(n.to_bytes(2, "big"))
+
+
 def scan(db: Path, root: Path, **settings):
     return Manager(db_path=db, roots=[str(root)], env={}, settings=settings).scan()
 
@@ -78,11 +87,7 @@ FILES = 40  # the worker is stopped while it starts or in the middle: never afte
 
 def test_a_tag_worker_stopped_past_its_time_limit_is_no_verdict_on_the_file(tmp_path):
     root, db = tmp_path / "music", tmp_path / "library.db"
-    root.mkdir()
-    for n in range(FILES):
-        shutil.copyfile(DATA / "tone.flac", root / f"{n}.flac")
-        with open(root / f"{n}.flac", "ab") as handle:
-            handle.write(bytes([n]))
+    distinct_flacs(root, FILES)
     stopped: list[int] = []
     done = threading.Event()
 
@@ -105,14 +110,14 @@ def test_a_tag_worker_stopped_past_its_time_limit_is_no_verdict_on_the_file(tmp_
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-    timed_out = [n for n in range(FILES) if (tags_state(db, f"{n}.flac")[0] or "").startswith(
+    timed_out = [n for n in range(FILES) if (tags_state(db, f"{n:03d}.flac")[0] or "").startswith(
         "TimeoutError")]
     assert stopped and len(timed_out) == 1
-    assert tags_state(db, f"{timed_out[0]}.flac")[1] == 0  # no verdict: tags_hash not set
+    assert tags_state(db, f"{timed_out[0]:03d}.flac")[1] == 0  # no verdict: tags_hash not set
 
     result = scan(db, root)
 
-    assert tags_state(db, f"{timed_out[0]}.flac") == (None, 1)
+    assert tags_state(db, f"{timed_out[0]:03d}.flac") == (None, 1)
     assert (result.counters.metadata_extracted, result.counters.bytes_processed) == (1, 0)
 
 
@@ -153,12 +158,8 @@ def test_rehash_reads_the_tags_of_every_file_again(tmp_path):
 @root_only
 def test_a_failed_scan_leaves_no_worker_process_behind(tmp_path):
     root, state = tmp_path / "music", tmp_path / "state"
-    root.mkdir()
+    distinct_flacs(root, 600)
     state.mkdir()
-    for n in range(600):
-        shutil.copyfile(DATA / "tone.flac", root / f"{n:03d}.flac")
-        with open(root / f"{n:03d}.flac", "ab") as handle:
-            handle.write(n.to_bytes(2, "big"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(state)], check=True)
     try:
         result = scan(state / "library.db", root)  # each failed scan left its tag workers
@@ -171,11 +172,7 @@ def test_a_failed_scan_leaves_no_worker_process_behind(tmp_path):
 
 def test_a_cancel_ends_a_scan_within_seconds_though_a_tag_worker_is_stopped(tmp_path):
     root, db = tmp_path / "music", tmp_path / "library.db"
-    root.mkdir()
-    for n in range(FILES):
-        shutil.copyfile(DATA / "tone.flac", root / f"{n}.flac")
-        with open(root / f"{n}.flac", "ab") as handle:
-            handle.write(bytes([n]))
+    distinct_flacs(root, FILES)
     manager = Manager(db_path=db, roots=[str(root)], env={},
                       settings={"metadata.workers": 1, "metadata.timeout_s": 600})
     outcome: list = []
