@@ -159,6 +159,8 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
     lock = lock or WriterLock(path)
     lock.acquire()
     try:
+        if not path.exists():
+            _create(path, synchronous)
         conn = connect(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
         try:
             try:
@@ -175,6 +177,30 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
             conn.close()
     finally:
         lock.release()
+
+
+def _create(path: Path, synchronous: str) -> None:
+    """A new catalogue, built whole under a temporary name and renamed into place: a
+    kill while it is made leaves no half-made file (its hot journal made every reader
+    fail with "attempt to write a readonly database" until a writer opened it)."""
+    partial = path.with_name(f"{path.name}.new-{os.getpid()}")
+    for name in os.listdir(path.parent):  # left by a creator killed before
+        if name.startswith(f"{path.name}.new-"):
+            os.unlink(path.parent / name)
+    conn = connect(partial, synchronous=synchronous)
+    try:
+        retrying(lambda: schema.migrate(conn))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as error:
+        raise CatalogError(f"cannot create the catalogue {path}: {error}") from None
+    finally:
+        conn.close()  # (the last connection: its -wal and -shm go with it)
+    os.replace(partial, path)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
 
 
 _KNOWN = """

@@ -180,3 +180,38 @@ def _jobs_done(db: Path) -> int:
                                 ).fetchone()[0]
     except (sqlite3.Error, OSError):
         return 0
+
+
+def _when_the_catalogue_appears(root: Path, db: Path, env: dict) -> float:
+    """Seconds from the start of `indexer scan` until its catalogue file exists."""
+    process = subprocess.Popen(scan_cmd(root), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    appeared = None
+    while process.poll() is None and appeared is None:
+        if db.exists() or any(p.name.startswith(db.name) for p in db.parent.glob("*")):
+            appeared = time.monotonic() - started
+    process.wait()
+    return appeared or 0.15
+
+
+def test_a_scan_killed_while_it_creates_the_catalogue_leaves_none_or_a_whole_one(tmp_path):
+    """Killed while the catalogue is made (a new install's first scan, stopped at once):
+    a reader finds no catalogue, or a whole one, never one it cannot open. The kills
+    step through the milliseconds in which the catalogue is made, measured first."""
+    root = tmp_path / "music"
+    make_library(root, albums=1, tracks=1)
+    probe = tmp_path / "probe" / "library.db"
+    probe.parent.mkdir()
+    appears = _when_the_catalogue_appears(root, probe, cli_env(tmp_path, INDEXER_DB=str(probe)))
+    for trial in range(16):
+        db = tmp_path / f"trial{trial}" / "library.db"
+        env = cli_env(tmp_path, INDEXER_DB=str(db))
+        delay = max(appears - 0.005 + trial * 0.002, 0.01)
+        kill_after(scan_cmd(root), env, delay)
+        status = indexer("status", env=env)
+        assert status.returncode == 0 or "run `indexer scan` first" in status.stderr, \
+            (delay, status.stderr)
+        if db.exists():
+            assert_sound(db)
+    indexer("scan", root, env=env, check=True)  # the next run completes it
