@@ -225,7 +225,8 @@ class Service:
         job = Scan(write_conn, read_conn, cfg.library, cfg.scan, metadata=cfg.metadata,
                    db_path=cfg.database.path, rehash=request.rehash, stop=self.stop_event,
                    on_progress=self._progress(request.replies), settle_s=cfg.watch.settle_s,
-                   kind=kind, **target)
+                   kind=kind, online=tuple(r for r in self.roots if self.watcher.states.get(r)
+                                           in ("inotify", "polling")), **target)
         result = job.run()
         self.current = None
         _log_job(result, kind, target)

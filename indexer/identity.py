@@ -34,16 +34,24 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from .records import Known, Seen
 
 
-def in_question(seen: Seen, row: Known | None) -> bool:
-    """Whether a file's row cannot be told from its path alone: it has none, or the
-    row at its path saw another inode (rule 2 may not hold: rule 1 comes first)."""
-    return row is None or row.inode != seen.inode
+def in_question(seen: Seen, row: Known | None,
+                born: Callable[[], int | None] = lambda: None) -> bool:
+    """Whether a file's row cannot be told from its path alone (rule 1 comes before
+    rule 2): it has none, or the row at its path saw another inode, or the same inode
+    number but the file was born (`born()`, asked only then) after the row last saw it:
+    the number was freed and given to a new file, perhaps one renamed here since."""
+    if row is None or row.inode != seen.inode:
+        return True
+    if row.ctime_ns is None or seen.ctime_ns == row.ctime_ns:
+        return False
+    birth = born()
+    return birth is not None and birth > row.ctime_ns
 
 
 class Arrival(NamedTuple):

@@ -92,14 +92,16 @@ class Scan:
                  rehash: bool = False, stop: threading.Event | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  parts: dict[str, list[Part]] | None = None, settle_s: float = 0.0,
-                 kind: str | None = None):
+                 kind: str | None = None, online: tuple[str, ...] = ()):
         """`parts`: scan only these parts of these roots (the daemon's folder scans)
         instead of whole roots; `settle_s`: leave files written to in the last
-        `settle_s` seconds for later (see `unsettled` in the result)."""
+        `settle_s` seconds for later (see `unsettled` in the result); `online`: other
+        roots known to be mounted (the service's), where a row whose path is gone is
+        vacated too (identity.py): a file moved from one of them here keeps its id."""
         self.library, self.settings, self.rehash = library, settings, rehash
         self.metadata, self.db_path = metadata, db_path
         self.parts = {root: merged(found) for root, found in (parts or {}).items()}
-        self.settle_s, self.kind = settle_s, kind
+        self.settle_s, self.kind, self.online = settle_s, kind, online
         chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
         self.roots = nest_free([absolute(root) for root in chosen])
         self.unsettled: dict[str, int] = {}
@@ -200,10 +202,11 @@ class Scan:
         the writer until the walks are done (identity.py). Other files are written now."""
         if self._lookups is None or not isinstance(result, Hashed) or result.hold:
             return result
-        from .identity import in_question  # (only a rescan that read files asks)
-        if not in_question(result.seen, result.row):
-            return result
+        from .birth import birth_ns  # (only a rescan that read files asks)
+        from .identity import in_question
         seen, row = result.seen, result.row
+        if not in_question(seen, row, lambda: birth_ns(seen.path, seen.inode)):
+            return result
         if self._lookups.may_be_elsewhere(seen.device, seen.inode, seen.size, result.hash,
                                           row.id if row is not None else None):
             return result._replace(hold=True)
@@ -344,7 +347,8 @@ class Scan:
                                       if done and self._looks_mounted(root)]
         gone = tuple(self._gone_now(g) for root in mounted for g in self._gone.get(root, ()))
         gone = tuple(g for g in gone if g is not None)
-        put_all([Settle(gone, tuple(mounted), drop=stopped)])
+        also = [root for root in self.online if root not in complete and not looks_unmounted(root)]
+        put_all([Settle(gone, tuple(mounted + also), drop=stopped)])
         if sink is not None:
             sink.drain()  # the writer has placed them: `resolved` is ours to read
         resolved, self.writer.resolved = self.writer.resolved, []

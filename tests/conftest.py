@@ -130,3 +130,23 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+@pytest.fixture
+def fresh_fs(tmp_path: Path):
+    """A new, empty ext4 file system (a loop mount, as root): the next file made gets the
+    lowest free inode number, so a test can have a deleted file's number reused at will.
+    Elsewhere, tmp_path (where reuse may not come: those tests skip)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        yield tmp_path
+        return
+    image, mount = tmp_path / "fs.img", tmp_path / "fs"
+    mount.mkdir()
+    with open(image, "wb") as handle:
+        handle.truncate(32 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

@@ -191,6 +191,24 @@ def test_a_renamed_or_moved_file_is_one_moved_change_never_missing_first(
     assert feed == [("moved", str(target), str(song))]
 
 
+def test_a_file_moved_over_another_on_another_root_keeps_its_id(tmp_path, service):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root in (first, second):  # identical content: only the inode tells them apart
+        (root / "Sub").mkdir(parents=True)
+        (root / "anchor.mp3").write_bytes(root.name.encode())
+        (root / "Sub" / "song.mp3").write_bytes(b"the same bytes")
+    db = tmp_path / "library.db"
+    service([first, second])
+    moved, replaced = first / "Sub" / "song.mp3", second / "Sub" / "song.mp3"
+    its_id, replaced_id = row(db, moved)["id"], row(db, replaced)["id"]
+
+    moved.rename(replaced)  # over the other root's file
+
+    wait_for(lambda: str(moved) not in files(db) and row(db, replaced)["id"] == its_id,
+             timeout=10, what="the move applied")
+    assert replaced_id not in {r["id"] for r in files(db).values()}
+
+
 def test_a_moved_folder_keeps_the_ids_of_its_files(music, tmp_path, service):
     db = tmp_path / "library.db"
     service([music])

@@ -223,3 +223,36 @@ def test_a_cover_renamed_to_another_name_is_no_cover_and_an_image_renamed_to_cov
 
     with connect(scan.db) as conn:
         assert [r[0] for r in conn.execute("SELECT dir FROM folder_artwork")] == [str(root / "A")]
+
+
+def test_a_file_that_got_a_deleted_files_inode_number_and_then_its_path_keeps_its_own_id(
+        fresh_fs, scan):
+    """The inode number of a deleted file goes to the next new file (ext4, tmpfs): at the
+    deleted file's path, that number is no proof that the file is the deleted one."""
+    root = fresh_fs / "music"
+    for n in range(4):
+        write(root / "Album" / f"{n:02d}.flac", f"track {n}".encode() * 50)
+    old = root / "Album" / "00.flac"
+    inode = old.stat().st_ino
+    scan(root)
+    fillers = fresh_fs / "fillers"  # take the lower free numbers until the old one comes
+    fillers.mkdir()
+    old.unlink()
+    for attempt in range(500):
+        newcomer = root / "Album" / f"new {attempt}.flac"
+        newcomer.write_bytes(b"a new file, not the deleted one")
+        if newcomer.stat().st_ino == inode:
+            break
+        newcomer.rename(fillers / newcomer.name)
+    else:
+        pytest.skip("this filesystem did not reuse the inode number")
+    shutil.rmtree(fillers)
+    scan(root)
+    its_id = ids(scan.db)[str(newcomer)]
+    deleted_id = files(scan.db)[str(old)]["id"]
+    newcomer.rename(old)  # onto the path of the file whose inode number it has
+
+    scan(root)
+
+    assert ids(scan.db)[str(old)] == its_id != deleted_id
+    assert changes(scan.db)[-2:] == [("purged", str(old), None), ("moved", str(old), str(newcomer))]

@@ -316,24 +316,29 @@ def test_an_unchanged_rescan_in_worker_processes_reads_and_writes_nothing(librar
     assert {p: tuple(r) for p, r in files(db).items()} == before
 
 
-def test_a_new_file_that_reuses_a_deleted_files_inode_is_not_taken_for_it(tmp_path, db, scan):
-    root = tmp_path / "music"
+def test_a_new_file_that_reuses_a_deleted_files_inode_is_not_taken_for_it(fresh_fs,
+                                                                          db, scan):
+    root = fresh_fs / "music"
     root.mkdir()
     old = root / "old.flac"
     old.write_bytes(b"the old song")
     scan(root)
     old_row = files(db)[str(old)]
     inode = old.stat().st_ino
+    # ext4 and tmpfs hand a freed inode number to a next file: fillers take the lower
+    # free numbers until a new file gets it
+    fillers = fresh_fs / "fillers"
+    fillers.mkdir()
     old.unlink()
-    # ext4 and tmpfs hand a freed inode number to the next file: find one that got it
-    for attempt in range(200):
+    for attempt in range(500):
         new = root / f"new{attempt}.flac"
         new.write_bytes(b"a different, longer song")
         if new.stat().st_ino == inode:
             break
-        new.unlink()
+        new.rename(fillers / new.name)
     else:
         pytest.skip("this filesystem did not reuse the inode number")
+    shutil.rmtree(fillers)
 
     result = scan(root)
 

@@ -177,7 +177,8 @@ def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_se
                  timeout=30, what="the service waiting for room")
         assert service.status()["service"]["current"] is None
         subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
-        wait_for(lambda: len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
+        wait_for(lambda: reconciled(state / "library.db")
+                 and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
                  what="every file indexed once there is room")
         assert service.status()["service"]["waiting_for_room"] is None
     finally:
