@@ -132,6 +132,23 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str =
         time.sleep(0.02)
 
 
+def reuse_inode_of(old: Path, new_name: str, content: bytes, fillers: Path) -> Path:
+    """Delete `old`, then make a file in its folder that gets its inode number (ext4 and
+    tmpfs hand a freed number to a next file; files moved to `fillers`, a folder on the
+    same file system outside the library, take the lower free numbers meanwhile)."""
+    inode = old.stat().st_ino
+    fillers.mkdir()
+    old.unlink()
+    for attempt in range(500):
+        new = old.parent / f"{new_name} {attempt}{old.suffix}"
+        new.write_bytes(content)
+        if new.stat().st_ino == inode:
+            shutil.rmtree(fillers)
+            return new
+        new.rename(fillers / new.name)
+    pytest.skip("this filesystem did not reuse the inode number")
+
+
 @pytest.fixture
 def fresh_fs(tmp_path: Path):
     """A new, empty ext4 file system (a loop mount, as root): the next file made gets the

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from conftest import changes, connect, files
+from conftest import changes, connect, files, reuse_inode_of
 from indexer import Manager
 from trees import write
 
@@ -233,20 +233,9 @@ def test_a_file_that_got_a_deleted_files_inode_number_and_then_its_path_keeps_it
     for n in range(4):
         write(root / "Album" / f"{n:02d}.flac", f"track {n}".encode() * 50)
     old = root / "Album" / "00.flac"
-    inode = old.stat().st_ino
     scan(root)
-    fillers = fresh_fs / "fillers"  # take the lower free numbers until the old one comes
-    fillers.mkdir()
-    old.unlink()
-    for attempt in range(500):
-        newcomer = root / "Album" / f"new {attempt}.flac"
-        newcomer.write_bytes(b"a new file, not the deleted one")
-        if newcomer.stat().st_ino == inode:
-            break
-        newcomer.rename(fillers / newcomer.name)
-    else:
-        pytest.skip("this filesystem did not reuse the inode number")
-    shutil.rmtree(fillers)
+    newcomer = reuse_inode_of(old, "new", b"a new file, not the deleted one",
+                              fresh_fs / "fillers")
     scan(root)
     its_id = ids(scan.db)[str(newcomer)]
     deleted_id = files(scan.db)[str(old)]["id"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from conftest import changes, connect, files, job, make_library
+from conftest import changes, connect, files, job, make_library, reuse_inode_of
 
 
 def expected_rows(root: Path) -> dict[str, tuple]:
@@ -324,21 +324,7 @@ def test_a_new_file_that_reuses_a_deleted_files_inode_is_not_taken_for_it(fresh_
     old.write_bytes(b"the old song")
     scan(root)
     old_row = files(db)[str(old)]
-    inode = old.stat().st_ino
-    # ext4 and tmpfs hand a freed inode number to a next file: fillers take the lower
-    # free numbers until a new file gets it
-    fillers = fresh_fs / "fillers"
-    fillers.mkdir()
-    old.unlink()
-    for attempt in range(500):
-        new = root / f"new{attempt}.flac"
-        new.write_bytes(b"a different, longer song")
-        if new.stat().st_ino == inode:
-            break
-        new.rename(fillers / new.name)
-    else:
-        pytest.skip("this filesystem did not reuse the inode number")
-    shutil.rmtree(fillers)
+    new = reuse_inode_of(old, "new", b"a different, longer song", fresh_fs / "fillers")
 
     result = scan(root)
 
