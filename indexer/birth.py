@@ -9,7 +9,6 @@ birth time (older kernels, some network file systems), the answer is None.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import struct
@@ -23,18 +22,20 @@ _MASK, _INO, _BTIME = struct.Struct("=I"), struct.Struct("=Q"), struct.Struct("=
 @functools.cache
 def _statx():
     try:
-        return ctypes.CDLL(None, use_errno=True).statx
-    except (AttributeError, OSError):  # a C library without statx (glibc before 2.28)
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).statx, ctypes.create_string_buffer
+    except (ImportError, AttributeError, OSError):  # no ctypes, or no statx (glibc < 2.28)
         return None
 
 
 def birth_ns(path: str, inode: int) -> int | None:
     """When the file at `path` was born, in ns since the epoch, if it still has `inode`
     and its file system says; None otherwise. Symbolic links are not followed."""
-    statx = _statx()
-    if statx is None:
+    found = _statx()
+    if found is None:
         return None
-    buffer = ctypes.create_string_buffer(256)
+    statx, make_buffer = found
+    buffer = make_buffer(256)
     if statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW,
               _STATX_INO | _STATX_BTIME, buffer) != 0:
         return None

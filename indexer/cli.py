@@ -50,7 +50,6 @@ def _errors_to_exit_codes(command: Callable) -> Callable:
     def run(*args: Any, **kwargs: Any) -> Any:
         from .catalog import CatalogError
         from .config import ConfigError
-        from .control import ControlError
         from .schema import SchemaTooNew
         try:
             return command(*args, **kwargs)
@@ -58,8 +57,6 @@ def _errors_to_exit_codes(command: Callable) -> Callable:
             _fail(EXIT_USAGE, str(error))
         except (CatalogError, SchemaTooNew) as error:
             _fail(EXIT_FATAL, str(error))
-        except ControlError as error:
-            _fail(EXIT_FATAL, f"the service answered: {error}")
     return run
 
 
@@ -428,10 +425,13 @@ def purge(
     address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
     if address is not None:  # the service holds the only write connection: ask it
         done = {"files": 0, "artwork": 0}
-        for start in range(0, len(doomed), 5000):  # requests stay under 64 KiB
-            ids = [row.id for row in doomed[start:start + 5000]]
-            for answer in control.request(address, {"cmd": "purge", "ids": ids}):
-                done = {k: done[k] + answer["purged"][k] for k in done}
+        try:
+            for start in range(0, len(doomed), 5000):  # requests stay under 64 KiB
+                ids = [row.id for row in doomed[start:start + 5000]]
+                for answer in control.request(address, {"cmd": "purge", "ids": ids}):
+                    done = {k: done[k] + answer["purged"][k] for k in done}
+        except control.ControlError as error:
+            _fail(EXIT_FATAL, f"the service answered: {error}")
     else:
         art_dir = str(cfg.database.path.parent / "artwork")
         with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous,

@@ -11,6 +11,7 @@ they found in one answer each.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -145,27 +146,24 @@ class Survey:
     def __iter__(self) -> Iterator[tuple[Listing, FolderPlan]]:
         reader, settings = self.reader, self.settings
         rows = reader.rows_in(self.part.ranges) if reader else None
+        plan_here = functools.partial(  # (the hot loop of a rescan: a call per folder)
+            plan_folder, smart=settings.smart, tags=settings.tags,
+            whole_row=reader.known if reader else _none, by_inode=self._twin if reader else _none)
         try:
             for listing in self.walk:
                 folder_rows = rows.take(listing.text) if rows else {}
                 unknown = [p.path for p in listing.problems]  # neither seen nor gone
                 if settings.settled_before_ns:
                     unknown += self._leave_unsettled(listing)
-                plan = self._plan(listing, folder_rows, unknown)
+                plan = plan_here(listing.files, folder_rows, unknown_paths=unknown)
                 if plan.undecodable and self._one_per_text(listing, folder_rows):
-                    plan = self._plan(listing, folder_rows, unknown)  # rare: planned again
+                    plan = plan_here(listing.files, folder_rows, unknown_paths=unknown)
                 yield listing, plan
             if self.walk.complete and rows:
                 self.unvisited = outside(rows.finish(), self.walk.unlisted)
         finally:
             if rows:
                 rows.close()
-
-    def _plan(self, listing: Listing, folder_rows: dict, unknown: list[str]) -> FolderPlan:
-        reader, settings = self.reader, self.settings
-        return plan_folder(listing.files, folder_rows, smart=settings.smart, tags=settings.tags,
-                           whole_row=reader.known if reader else _none,
-                           by_inode=self._twin if reader else _none, unknown_paths=unknown)
 
     def _one_per_text(self, listing: Listing, folder_rows: dict) -> bool:
         """Two names shown with the same catalogue text (a literal `\\xff` and the byte 0xFF)

@@ -85,7 +85,8 @@ def open_to_all(path: Path) -> None:
 
 def scan_summary(db: Path, root: Path, **settings) -> dict:
     settings.setdefault("parallel", False)
-    return Manager(db_path=db, roots=[str(root)], env={}, **settings).scan().summary()
+    result = Manager(db_path=db, roots=[str(root)], env={}, **settings).scan()
+    return {**result.summary(), "message": result.message}
 
 
 def test_a_fifo_named_like_a_song_does_not_hang_the_scan(library, db, scan):
@@ -116,7 +117,8 @@ def test_an_unreadable_file_is_recorded_on_its_row_and_the_scan_goes_on(open_tmp
     assert sum(1 for r in rows.values() if r["hash"]) == len(rows) - 1 == 7
 
     secret.chmod(0o644)  # readable again: a later success clears the error
-    as_unprivileged(lambda: scan_summary(db, root))
+    again = as_unprivileged(lambda: scan_summary(db, root))
+    assert again["status"] == "completed", again["message"]
     assert files(db)[str(secret)]["error"] is None and files(db)[str(secret)]["hash"]
 
 
