@@ -187,7 +187,7 @@ KEYS: tuple[Key, ...] = (
     Key("scan", "batch_size", 50, _int_at_least(1, 100_000),
         "catalogue rows written per transaction"),
     Key("scan", "smart_hash", True, _bool,
-        "hash a file only when it is new or its size, mtime or inode changed"),
+        "hash a file only when it is new or its size, mtime, inode or ctime changed"),
     Key("scan", "hash_buffer_kib", 1024, _int_at_least(64, 65_536),
         "read buffer per hashing thread, KiB; over 64 lets xxhash release the GIL"),
     Key("scan", "max_read_mib_s", 0, _number_at_least(0),
