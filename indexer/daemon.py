@@ -47,6 +47,7 @@ TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its q
 ROOM_MARGIN = 1 << 20  # room is back: this much more free than when the disk was full
 LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
+TAGS_AGAIN_S = 10.0  # tags that got no verdict (a worker died) are read again after this
 
 
 @dataclass
@@ -240,9 +241,24 @@ class Service:
                 left = written / 1e9 + cfg.watch.settle_s - time.time()
                 self.debouncer.defer(Place(root, folder, "folder"),
                                      min(max(left, 0.05), cfg.watch.settle_s))
+        self._read_again(result.unread)
         if not self.waiting_for_room:
             self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
+
+    def _read_again(self, folders: tuple[str, ...]) -> None:
+        """Tags that got no verdict (a worker killed or stuck, memory short) are read
+        again soon, not at the next reconcile: the folder is looked at after
+        TAGS_AGAIN_S. A second failure alike is a verdict (media_rows.py), so this ends."""
+        for folder in folders:
+            root = next((r for r in self.roots if within(folder, r)), None)
+            while root and folder != root and not os.path.isdir(folder):
+                folder = os.path.dirname(folder)  # a name shown, not the name on disk
+            if root:
+                self.debouncer.defer(Place(root, folder, "folder"), TAGS_AGAIN_S)
+        if folders:
+            log.info("tags of files in %d folders got no verdict: read again in %g s",
+                     len(folders), TAGS_AGAIN_S)
 
     def _after_scan(self, result: ScanResult, whole: list[str]) -> None:
         """A root that looked unmounted had nothing marked missing: until a scan of it

@@ -35,11 +35,13 @@ def _target(conn: sqlite3.Connection, text: str, digest: str) -> tuple[int, str,
                         "WHERE path = ? AND hash = ?", (text, digest)).fetchone()
 
 
-def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | None) -> bool:
-    """Store one file's tags (or its parse error) and its pictures; False if it changed since."""
+def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str,
+               art_dir: str | None) -> tuple[str, bool] | None:
+    """Store one file's tags (or its parse error) and its pictures: (its folder, whether
+    that is a verdict on its content); None if it changed or went since."""
     target = _target(conn, tags.text, tags.hash)
     if target is None:
-        return False
+        return None
     file_id, folder, tagged_before = target
     final = tags.final or _failed_alike_before(conn, file_id, tags)
     if tags.cover:
@@ -59,7 +61,7 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str, art_dir: str | No
                          "VALUES (?, ?, ?)", (file_id, ref.hash, ref.picture_type))
     if final:  # else no verdict on the file (its worker hung or died, the disk failed):
         conn.execute("UPDATE files SET tags_hash = ? WHERE id = ?", (tags.hash, file_id))
-    return True  # it is read again next scan
+    return folder, final  # not final: it is read again next scan
 
 
 # A parse that hung or killed its worker may be the file's fault or the machine's (a worker

@@ -53,6 +53,8 @@ class ScanResult:
     unsettled: dict[str, int] = field(default_factory=dict)
     # roots that looked unusable or unmounted: nothing of them was marked missing
     guarded: tuple[str, ...] = ()
+    # folders of files whose tag reading got no verdict (a worker died or hung): retry them
+    unread: tuple[str, ...] = ()
 
     def summary(self) -> dict:
         """The `indexer scan --json` object (documented in the README)."""
@@ -142,7 +144,7 @@ class Scan:
             self._record_failure(message)
         return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
                           tuple(self.roots), self.warnings, message, dict(self.unsettled),
-                          tuple(sorted(self.guarded)))
+                          tuple(sorted(self.guarded)), tuple(sorted(self.writer.unread)))
 
     def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
         usable = [root for root in self.roots if self._healthy(root)]

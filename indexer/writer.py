@@ -117,6 +117,7 @@ class Writer:
         self._batch_started = 0.0
         self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
         self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
+        self.unread: set[str] = set()  # folders of files whose tags got no verdict
         self._last_seq = 0
         self._started = time.monotonic()
         self._last_report = 0.0
@@ -277,8 +278,12 @@ class Writer:
         self._new.append(self._row(item.seen, item.hash, None))
 
     def _tags(self, tags: Tags) -> None:
-        if not media_rows.apply_tags(self.conn, tags, self._now, self.art_dir):
+        applied = media_rows.apply_tags(self.conn, tags, self._now, self.art_dir)
+        if applied is None:
             return  # the file changed or went while it was parsed: the next scan reads it
+        folder, final = applied
+        if not final:
+            self.unread.add(folder)
         if tags.error is None:
             self.counters.metadata_extracted += 1
             return

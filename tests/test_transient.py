@@ -192,3 +192,42 @@ def test_a_cancel_ends_a_scan_within_seconds_though_a_tag_worker_is_stopped(tmp_
             os.kill(stopped[0], signal.SIGCONT)
         except ProcessLookupError:
             pass
+
+
+def test_the_service_reads_again_soon_the_tags_a_killed_worker_left_without_a_verdict(
+        tmp_path, monkeypatch):
+    from indexer import daemon
+    from test_daemon import service_config
+    monkeypatch.setattr(daemon, "TAGS_AGAIN_S", 0.5, raising=False)  # 10 s in service
+    root, db = tmp_path / "music", tmp_path / "library.db"
+    root.mkdir()
+    service = daemon.Service(service_config(db, [root], **{"metadata.workers": 1}))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    killed: list[int] = []
+    try:
+        wait_for(lambda: db.exists() and _reconciled(db), timeout=20, what="the first reconcile")
+        distinct_flacs(root / "album", FILES)  # an album copied in: tags read by a worker
+        killed.append(wait_for(lambda: _workers_of(os.getpid()), timeout=30,
+                               what="a tag worker")[0])
+        os.kill(killed[0], signal.SIGKILL)  # the OOM killer, or an admin
+        wait_for(lambda: _tagged(db) == FILES, timeout=30,
+                 what="every file's tags, without a reconcile")
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+    with connect(db) as conn:
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM scan_jobs ORDER BY id")]
+    assert kinds.count("reconcile") == 1 and "watch" in kinds
+
+
+def _tagged(db: Path) -> int:
+    with connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM files f JOIN media m ON m.file_id = f.id "
+                            "WHERE f.tags_hash IS f.hash AND m.error IS NULL").fetchone()[0]
+
+
+def _reconciled(db: Path) -> bool:
+    with connect(db) as conn:
+        return conn.execute("SELECT 1 FROM scan_jobs WHERE kind = 'reconcile' AND "
+                            "status = 'completed'").fetchone() is not None
