@@ -1,142 +1,84 @@
-"""Soak: the service under continuous churn for a long time; does anything grow?
+"""Soak with faults: the service under churn for half an hour, a fault every few minutes.
 
-    python bench/soak.py [--files 20000] [--minutes 10] [--workdir /tmp/indexer-soak]
+    sudo .venv/bin/python bench/soak.py [--files 25000] [--minutes 30] [--seed 1]
+        [--workdir /var/tmp/indexer-soak]
 
-Starts `indexer run` (default settings) on a library of small tracks, waits for the
-first reconcile, then creates, renames, edits and deletes files without pause for
-`--minutes`. It samples the service's RSS, open file descriptors and threads (from
-/proc) at the start and the end, and every minute in between; afterwards it lets the
-service settle and checks that the catalogue matches the disk. Not part of CI.
+Runs `indexer run` with default settings on a root of real tracks (a loop-mounted
+ext4 image) with its catalogue on a tmpfs, changes the library without pause, and
+every `--churn` seconds injects one fault: SIGKILL of the service and a restart,
+SIGKILL or SIGSTOP of a tag worker, the catalogue's disk full for a minute, the root
+unmounted and remounted with changed content, an inotify burst of 100,000 events.
+See fault_loop.py for what is checked. Prints each recovery, the service's resources
+over time and the totals; writes everything to WORKDIR/soak.json. Not part of CI (a
+seeded minute of the same loop is: tests/test_soak.py). Mounting needs root; without
+it the full disk and the remount are left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import shutil
-import signal
-import sqlite3
-import subprocess
+import statistics
 import sys
-import time
 from pathlib import Path
+
+from fault_loop import FAULTS, Report, Settings, Soak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=20_000)
-    parser.add_argument("--minutes", type=float, default=10)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/indexer-soak"))
-    parser.add_argument("--indexer", default=str(Path(sys.executable).with_name("indexer")))
+    parser.add_argument("--files", type=int, default=25_000)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--churn", type=float, default=120, help="seconds between faults")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/indexer-soak"))
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
-    root, db = args.workdir / "music", args.workdir / "library.db"
-    for n in range(args.files):
-        folder = root / f"{n % 400:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{n}.mp3").write_bytes(f"track {n}".encode())
-    (args.workdir / "config.toml").write_text("")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")},
-           "INDEXER_CONFIG": str(args.workdir / "config.toml"), "INDEXER_DB": str(db)}
-    service = subprocess.Popen([args.indexer, "run", str(root)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait(lambda: present(db) == args.files, 300)
-        first_seq = feed_top(db)
-        samples = [sample(service.pid, "start", 0)]
-        events = churn(root, service.pid, args.minutes * 60, samples)
-        samples.append(sample(service.pid, "end", events))
-        wait(lambda: matches(db, root), 300)
-        settled = sample(service.pid, "settled", events)
-    finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=60)
-    report(samples + [settled], args, applied(db, first_seq))
+    settings = Settings(workdir=args.workdir, files=args.files, minutes=args.minutes,
+                        churn_s=args.churn, seed=args.seed, faults=tuple(args.faults.split(",")))
+    report = Soak(settings).run()
+    (args.workdir / "soak.json").write_text(json.dumps(report.as_dict(), indent=1))
+    print_report(report, settings)
+    sys.exit(0 if healthy(report) else 1)
 
 
-def churn(root: Path, pid: int, seconds: float, samples: list[dict]) -> int:
-    rng, made, events = random.Random(1), list(root.rglob("*.mp3")), 0
-    started = last = time.monotonic()
-    while time.monotonic() - started < seconds:
-        action = rng.random()
-        if action < 0.4:
-            path = root / f"{rng.randrange(400):03d}" / f"new {events}.mp3"
-            path.write_bytes(f"new {events}".encode())
-            made.append(path)
-        elif action < 0.6 and made:
-            source = made.pop(rng.randrange(len(made)))
-            target = source.with_name(f"renamed {events}.mp3")
-            source.rename(target)
-            made.append(target)
-        elif action < 0.8 and made:
-            with open(made[rng.randrange(len(made))], "ab") as out:
-                out.write(b"edit")
-        elif made:
-            made.pop(rng.randrange(len(made))).unlink()
-        events += 1
-        time.sleep(0.005)  # a busy user, not a flood: about 150 changes a second
-        if time.monotonic() - last >= 60:
-            last = time.monotonic()
-            samples.append(sample(pid, f"{(last - started) / 60:.0f} min", events))
-    return events
+def healthy(report: Report) -> bool:
+    return (report.rows_wrong_at_end == 0 and report.ids_lost_at_end == 0
+            and not report.idle_while_behind
+            and all(r["converged_s"] is not None and r.get("ids_lost") == 0
+                    for r in report.recoveries))
 
 
-def sample(pid: int, label: str, events: int) -> dict:
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return {"when": label, "events": events, "rss_mib": int(status["VmRSS"].split()[0]) / 1024,
-            "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"]),
-            "workers": len(children)}
-
-
-def present(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT count(*) FROM files WHERE status = 'present'").fetchone()[0]
-    except sqlite3.Error:
-        return -1
-
-
-def matches(db: Path, root: Path) -> bool:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        catalogued = {r[0] for r in conn.execute("SELECT path FROM files WHERE status = 'present'")}
-    return catalogued == {str(p) for p in root.rglob("*.mp3")}
-
-
-def feed_top(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-
-
-def applied(db: Path, after_seq: int) -> dict[str, int]:
-    """What the service recorded during the churn: the change feed, and its scan jobs."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        found = dict(conn.execute("SELECT kind, count(*) FROM changes WHERE seq > ? "
-                                  "GROUP BY kind ORDER BY kind", (after_seq,)).fetchall())
-        found["scan jobs"] = conn.execute("SELECT count(*) FROM scan_jobs").fetchone()[0]
-    return found
-
-
-def wait(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("soak: timed out waiting for the service")
-        time.sleep(0.5)
-
-
-def report(samples: list[dict], args, feed: dict[str, int]) -> None:
-    print(f"soak: {args.files:,} files, {args.minutes:g} minutes of churn; then the catalogue "
-          "matched the disk")
-    print(f"{'when':<10}{'events':>10}{'RSS MiB':>10}{'fds':>6}{'threads':>9}{'workers':>9}")
-    for s in samples:
-        print(f"{s['when']:<10}{s['events']:>10,}{s['rss_mib']:>10.1f}{s['fds']:>6}"
-              f"{s['threads']:>9}{s['workers']:>9}")
-    print("applied by the service (change feed rows during the churn): "
-          + ", ".join(f"{kind} {count:,}" for kind, count in feed.items()))
-    print(json.dumps(samples))
+def print_report(report: Report, s: Settings) -> None:
+    print(f"soak: {s.files:,} files, seed {s.seed}, {report.changes:,} changes by the user, "
+          f"{len(report.recoveries)} faults")
+    print(f"{'at min':>7}  {'fault':<13}{'converged s':>12}{'rows wrong':>11}{'ids lost':>9}  detail")
+    for r in report.recoveries:
+        detail = {k: v for k, v in r.items() if k not in
+                  ("fault", "at_min", "converged_s", "rows_wrong", "ids_lost")}
+        shown = "never" if r["converged_s"] is None else f"{r['converged_s']:.1f}"
+        print(f"{r['at_min']:>7.1f}  {r['fault']:<13}{shown:>12}{r['rows_wrong']:>11}"
+              f"{r.get('ids_lost', '-'):>9}  {json.dumps(detail)}")
+    times = sorted(r["converged_s"] for r in report.recoveries if r["converged_s"] is not None)
+    if times:
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        print(f"time to converge after a fault: median {statistics.median(times):.1f} s, "
+              f"p95 {p95:.1f} s, max {times[-1]:.1f} s "
+              f"({len(times)} of {len(report.recoveries)} recovered)")
+    print(f"status sampled {report.samples} times ({report.idle_samples} idle); said idle while "
+          f"the catalogue had differed for over {s.behind_limit_s:g} s: "
+          f"{len(report.idle_while_behind)} times")
+    for bad in report.idle_while_behind[:5]:
+        print(f"  {bad}")
+    print(f"at the end: {report.rows_wrong_at_end} rows wrong, {report.ids_lost_at_end} ids lost, "
+          f"{report.without_tags_at_end} tracks without their tags; log: "
+          f"{report.overflows_logged} overflows, {report.errors_logged} error lines")
+    print(f"{'when':<22}{'pid':>8}{'RSS MiB':>9}{'fds':>6}{'threads':>9}{'children':>10}")
+    for r in report.resources:
+        print(f"{r['when']:<22}{r['pid']:>8}{r['rss_mib']:>9.1f}{r['fds']:>6}{r['threads']:>9}"
+              f"{r['children']:>10}")
 
 
 if __name__ == "__main__":

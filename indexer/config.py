@@ -213,7 +213,7 @@ KEYS: tuple[Key, ...] = (
     Key("watch", "backend", "auto", _choice("auto", "inotify", "polling"),
         'how changes are noticed: "auto" = inotify, or polling on NFS, SMB and FUSE mounts'),
     Key("watch", "poll_interval_s", 300, _number_at_least(0.1),
-        "with polling (and for a root that went offline), seconds between checks"),
+        "with polling, seconds between checks (a root that went offline is looked at every 2 s)"),
     Key("reconcile", "cron", "0 4 * * *", _cron,
         "when the daemon rescans every root to catch what watching missed (crontab form)"),
     Key("reconcile", "interval", "", _interval,

@@ -44,6 +44,7 @@ from .watch import Place, Watcher, is_mount_point
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
+OFFLINE_LOOK_S = 2.0  # an offline root is looked at this often: a remounted disk is back soon
 ROOM_MARGIN = 1 << 20  # room is back: this much more free than when the disk was full
 LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
@@ -175,6 +176,9 @@ class Service:
     def _turn(self, write_conn, read_conn) -> None:
         if self._reload.is_set():
             self._apply_reload()
+        if self.waiting_for_room:  # a scan would fail at once: the requests wait (merged,
+            self.stop_event.wait(TICK_S)  # then, with the reconcile that room brings back)
+            return
         while not self._actions.empty():
             self._actions.get_nowait()(write_conn)
         request = self._gather()
@@ -281,7 +285,8 @@ class Service:
             self._failures = 0
             return
         if result.message and "full" in result.message:
-            self._wait_for_room(f"scan job {result.job_id} failed: {result.message}")
+            self._wait_for_room(f"scan job {result.job_id} failed: {result.message}"
+                                if result.job_id else result.message)
             return
         first, most = RETRY_FAILED_S
         wait = min(first * 2 ** self._failures, most)
@@ -397,7 +402,8 @@ class Service:
 
     def _look_at_now(self, root: str, interval: float) -> None:
         state = self.watcher.states.get(root)
-        due = time.monotonic() - self._polled.get(root, 0) >= interval
+        since = time.monotonic() - self._polled.get(root, 0)
+        due = since >= interval
         if state in ("inotify", "polling") and not self._usable(root):
             self._online(root)  # says so, and takes it offline
         elif state in ("inotify", "polling") and not self._same(root):
@@ -408,7 +414,7 @@ class Service:
         elif state == "polling" and due:
             self._polled[root] = time.monotonic()
             self.request(Request("poll", frozenset([root])))
-        elif state == "offline" and due:
+        elif state == "offline" and since >= min(interval, OFFLINE_LOOK_S):
             self._polled[root] = time.monotonic()
             if self._usable(root):
                 log.info("root %s is back: watching and reconciling it", printable(root))

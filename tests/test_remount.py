@@ -144,3 +144,40 @@ def test_a_tmpfs_mounted_anew_without_a_folder_marks_that_folder_missing(
     assert missing and all("/Artist 1/" in path for path in missing)
     wait_for(lambda: not service.status()["service"]["unreconciled"], timeout=10,
              what="the root reconciled")
+
+
+@root_only
+def test_a_disk_remounted_with_changes_is_back_within_seconds_at_the_default_poll_interval(
+        tmp_path, mounts):
+    image, root, elsewhere = tmp_path / "disk.img", tmp_path / "music", tmp_path / "elsewhere"
+    root.mkdir(), elsewhere.mkdir()
+    with open(image, "wb") as handle:
+        handle.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    mount("-o", "loop", str(image), str(root))
+    mounts.append(root)
+    make_library(root / "library", albums=2, tracks=2)
+    db = tmp_path / "library.db"
+    service = Service(service_config(db, [root], **{"watch.poll_interval_s": 300}))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: service.last_reconcile and present(db) == on_disk(root), timeout=20,
+                 what="the disk indexed")
+        song = root / "library" / "Artist 0" / "Album 0 (2000)" / "01 - Song 0.mp3"
+        song_id = files(db)[str(song)]["id"]
+        unmount(root, service, mounts)
+        mount("-o", "loop", str(image), str(elsewhere))  # changed on another machine
+        moved = elsewhere / "library" / "Artist 0" / "renamed.mp3"
+        (elsewhere / song.relative_to(root)).rename(moved)
+        (elsewhere / "library" / "new.flac").write_bytes(b"new while away")
+        subprocess.run(["umount", str(elsewhere)], check=True)
+        mount("-o", "loop", str(image), str(root))
+        mounts.append(root)
+
+        wait_for(lambda: present(db) == on_disk(root), timeout=10,
+                 what="the disk back and reconciled, long before the next poll")
+        assert files(db)[str(root / "library" / "Artist 0" / "renamed.mp3")]["id"] == song_id
+    finally:
+        service.stop()
+        thread.join(timeout=10)

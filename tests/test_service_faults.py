@@ -224,3 +224,37 @@ def test_a_reload_applies_every_key_it_can_and_names_those_that_need_a_restart(
         logging.getLogger("indexer").setLevel(logging.NOTSET)
         service.stop()
         thread.join(timeout=10)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_changes_while_the_catalogue_disk_is_full_wait_for_room_without_failing_scans(
+        tmp_path, music, caplog):
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(state)], check=True)
+    service = Service(service_config(state / "library.db", [music]))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: reconciled(state / "library.db"), timeout=20, what="the first reconcile")
+        with open(state / "ballast", "wb", buffering=0) as ballast:
+            with pytest.raises(OSError):
+                while True:
+                    ballast.write(b"\0" * 4096)
+        (music / "Artist 0" / "first.mp3").write_bytes(b"the scan of this finds the disk full")
+        wait_for(lambda: service.status()["service"]["waiting_for_room"], timeout=10,
+                 what="the service waiting for room")
+        caplog.clear()
+        for n in range(3):
+            (music / "Artist 1" / f"while full {n}.mp3").write_bytes(b"written while full")
+            wait_for(lambda: service.status()["service"]["queued"], timeout=10,
+                     what="the change held until there is room")  # not a scan bound to fail
+        assert "could not" not in caplog.text
+        (state / "ballast").unlink()
+        wait_for(lambda: len(files(state / "library.db", "present")) == 6 + 4, timeout=15,
+                 what="every file indexed once there is room")
+        assert service.status()["service"]["waiting_for_room"] is None
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+        subprocess.run(["umount", str(state)], check=False)
