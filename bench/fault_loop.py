@@ -29,6 +29,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,6 +251,7 @@ class Soak:
                 return
             fault = order.pop(0)
             at = time.monotonic() - started
+            self.library.history.append(f"fault\t{fault}")
             detail = getattr(self, "_" + fault.replace("-", "_"))()
             ended = self._pause()
             self._comparable = True
@@ -442,6 +444,13 @@ class Soak:
         self.service = Service(self.s, env, self.log)
 
     def _tear_down(self) -> None:
+        """Unmount all; the catalogue is kept beside the log, to look into what went wrong."""
+        evidence = self.s.workdir / "evidence"
+        evidence.mkdir(exist_ok=True)
+        (evidence / "history.tsv").write_text("\n".join(self.library.history) + "\n")
+        for name in ("library.db", "library.db-wal", "library.db-shm"):
+            if (self.state / name).exists():
+                shutil.copyfile(self.state / name, evidence / name)
         if self.mounts:
             for mount in (self.staging, self.root, self.state):
                 if os.path.ismount(mount):

@@ -47,6 +47,7 @@ class Library:
     lineage: dict[str, int] = field(default_factory=dict)  # relative path -> lineage
     lock: threading.Lock = field(default_factory=threading.Lock)
     actions: int = 0
+    history: list[str] = field(default_factory=list)  # what was done, to trace a failure
 
     def __post_init__(self):
         self.base = self.base or self.root
@@ -80,6 +81,7 @@ class Library:
         else:
             target.write_bytes(data)
         self.lineage[relative] = self._next
+        self.history.append(f"write\t{relative}\t{self._next}")
         self._next += 1
 
     # --- a user at work
@@ -119,6 +121,7 @@ class Library:
             victim = rng.choice(paths)
             (self.base / victim).unlink()
             del self.lineage[victim]
+            self.history.append(f"delete\t{victim}")
         self._next += 1
 
     def _rename(self, relative: str, stem: str) -> None:
@@ -134,10 +137,12 @@ class Library:
             return
         (self.base / relative).rename(self.base / target)
         self.lineage[target] = self.lineage.pop(relative)
+        self.history.append(f"rename\t{relative}\t{target}")
 
     def _rename_folder(self, folder: str) -> None:
         new = f"{folder} (remaster {self._next})"
         (self.base / folder).rename(self.base / new)
+        self.history.append(f"rename folder\t{folder}\t{new}")
         self._folders = [new if f == folder else f for f in self._folders]
         prefix = folder + "/"
         for relative in [p for p in self.lineage if p.startswith(prefix)]:
@@ -146,6 +151,7 @@ class Library:
     def _append(self, relative: str) -> None:
         with open(self.base / relative, "ab") as out:
             out.write(f" edit {self._next}".encode())
+        self.history.append(f"append\t{relative}")
 
     def _retag_keeping_mtime(self, relative: str) -> None:
         """Same size, new bytes, the mtime put back: Picard's "preserve timestamps"."""
@@ -155,6 +161,7 @@ class Library:
             out.seek(max(0, before.st_size - 4))
             out.write(self._next.to_bytes(4, "big"))
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        self.history.append(f"retag keeping mtime\t{relative}")
 
     def touch_storm(self, events: int) -> None:
         """`events` inotify events at once, as `chmod -R` or a backup tool: attributes only."""
@@ -217,9 +224,10 @@ class Truth:
             if row is None:
                 continue
             if line in self.ids and self.ids[line] != row[0]:
-                lost.append(relative)
+                lost.append(f"{relative}: id {self.ids[line]} -> {row[0]}")
             ids[line] = row[0]
         self.ids = ids
+        self.library.history.append(f"agreement\t{len(ids)} ids\t{len(lost)} lost")
         return len(lost), lost[:5]
 
     def without_tags(self) -> int:

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from .birth import birth_ns
+from .birth import GONE, birth_ns
 from .identity import Arrival, Candidate
 from .order import within
 from .paths import db_text, os_path
@@ -54,15 +54,18 @@ class Gathered(NamedTuple):
     arrivals: list[Arrival]
     candidates: list[Candidate]
     rows: dict[int, Row]  # every row named above, by id
+    placed: list[Hashed]  # the held files the arrivals are, in their order
 
 
 def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
            roots: Iterable[str]) -> Gathered:
-    """The held files as arrivals, and every row any of them may be."""
+    """The held files as arrivals, and every row any of them may be. A held file that
+    moved on before its birth time was asked (renamed again meanwhile) is left out, not
+    taken for a new file: the scan of where it went places it, with its own row."""
     rows: dict[int, Row] = {}
     by_content: dict[tuple[str, int], list[Row]] = {}
     path_rows = {item.row.id for item in held if item.row is not None}
-    arrivals = []
+    arrivals, placed = [], []
     for item in held:
         seen = item.seen
         twins = _fetch(conn, _BY_INODE, (seen.device, seen.inode))
@@ -74,13 +77,16 @@ def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
         others = [t for t in twins if t.id not in (item.row.id if item.row else None,)]
         born = birth_ns(seen.path, seen.inode) if any(
             t.ctime_ns != seen.ctime_ns for t in others) else None
+        if born == GONE:
+            continue
         arrivals.append(Arrival(db_text(seen.path)[0], seen.device, seen.inode, seen.size,
                                 item.hash, seen.ctime_ns, born,
                                 item.row.id if item.row is not None else None))
+        placed.append(item)
     gone, roots = set(gone), tuple(roots)
     candidates = [_candidate(row, row.id in gone or row.id in path_rows or _vanished(row, roots))
                   for row in rows.values()]
-    return Gathered(arrivals, candidates, rows)
+    return Gathered(arrivals, candidates, rows, placed)
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple) -> list[Row]:

@@ -371,6 +371,7 @@ class Writer:
         from . import identity, placing  # (only a scan that held files needs them)
         from .purge import forget
         gathered = placing.gather(self.conn, held, (g.id for g in settle.gone), settle.roots)
+        held = gathered.placed
         verdict = identity.match(gathered.arrivals, gathered.candidates)
         for row_id in verdict.displaced:
             self.conn.execute(_GONE, {"id": row_id, "path": gathered.rows[row_id].path,

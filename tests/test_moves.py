@@ -245,3 +245,34 @@ def test_a_file_that_got_a_deleted_files_inode_number_and_then_its_path_keeps_it
 
     assert ids(scan.db)[str(old)] == its_id != deleted_id
     assert changes(scan.db)[-2:] == [("purged", str(old), None), ("moved", str(old), str(newcomer))]
+
+
+def test_a_file_renamed_again_before_its_scan_placed_it_is_left_for_the_next_not_made_new(
+        root, scan):
+    """The service's race: a folder renamed twice in a second, a file in it edited; the
+    scan of the middle name reads the file, which has moved on when the scan places it."""
+    from indexer import catalog
+    from indexer.records import Hashed, Seen, Settle
+    from indexer.writer import Writer
+    scan(root)
+    before = ids(scan.db)
+    first = root / "Album" / "01.flac"
+    middle, last = root / "Album (remaster)", root / "Album (remaster 2)"
+    (root / "Album").rename(middle)
+    with open(middle / "01.flac", "ab") as handle:  # edited: its content is no proof
+        handle.write(b" retagged")
+    st = os.stat(middle / "01.flac")
+    seen = Seen(str(root), str(middle / "01.flac"), st.st_size, st.st_mtime_ns, st.st_ino,
+                st.st_dev, st.st_ctime_ns, "audio")
+    middle.rename(last)  # moved on before the scan of `middle` placed it
+    with catalog.open_for_writing(scan.db) as conn:
+        writer = Writer(conn)
+        writer.start_job("watch", "sequential", [str(root)])
+        writer.put(Hashed(seen, digest(last / "01.flac"), None, hold=True))
+        writer.put(Settle((), (str(root),)))
+        writer.finish("completed", None)
+    assert str(middle / "01.flac") not in files(scan.db)  # no row for a file not there
+
+    scan(root)
+
+    assert ids(scan.db)[str(last / "01.flac")] == before[str(first)]
