@@ -80,6 +80,7 @@ class Report:
     changes: int = 0
     rows_wrong_at_end: int = -1
     ids_lost_at_end: int = -1
+    ids_lost_examples: list = field(default_factory=list)
     without_tags_at_end: int = -1
     overflows_logged: int = 0
     errors_logged: int = 0
@@ -285,6 +286,7 @@ class Soak:
         final = self._recovery(self._pause())
         self.report.rows_wrong_at_end = final["rows_wrong"]
         self.report.ids_lost_at_end = final.get("ids_lost", -1)
+        self.report.ids_lost_examples = final.get("ids_lost_examples", [])
         try:
             _until(lambda: idle(self.service.status()), self.s.converge_s, "idle", 0.5)
         except TimeoutError:

@@ -75,6 +75,8 @@ def print_report(report: Report, s: Settings) -> None:
     print(f"at the end: {report.rows_wrong_at_end} rows wrong, {report.ids_lost_at_end} ids lost, "
           f"{report.without_tags_at_end} tracks without their tags; log: "
           f"{report.overflows_logged} overflows, {report.errors_logged} error lines")
+    for example in report.ids_lost_examples:
+        print(f"  id lost: {example}")
     print(f"{'when':<22}{'pid':>8}{'RSS MiB':>9}{'fds':>6}{'threads':>9}{'children':>10}")
     for r in report.resources:
         print(f"{r['when']:<22}{r['pid']:>8}{r['rss_mib']:>9.1f}{r['fds']:>6}{r['threads']:>9}"

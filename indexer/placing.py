@@ -19,7 +19,7 @@ from .birth import GONE, birth_ns
 from .identity import Arrival, Candidate
 from .order import within
 from .paths import db_text, os_path
-from .records import Hashed, Known
+from .records import Hashed, Known, Seen
 
 _COLUMNS = ("id, path, path_raw, root, device, inode, size, hash, ctime_ns, status, tags_hash, "
             "mtime_ns, error IS NOT NULL")
@@ -59,15 +59,18 @@ class Gathered(NamedTuple):
 
 def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
            roots: Iterable[str]) -> Gathered:
-    """The held files as arrivals, and every row any of them may be. A held file that
-    moved on before its birth time was asked (renamed again meanwhile) is left out, not
-    taken for a new file: the scan of where it went places it, with its own row."""
+    """The held files as arrivals, and every row any of them may be. A held file whose
+    path no longer holds it (renamed again since it was seen: a scan can even see one file
+    at two paths) is left out, neither placed nor taken for a new file: the scan of where
+    it went places it, with its own row."""
     rows: dict[int, Row] = {}
     by_content: dict[tuple[str, int], list[Row]] = {}
     path_rows = {item.row.id for item in held if item.row is not None}
     arrivals, placed = [], []
     for item in held:
         seen = item.seen
+        if not _still_at(seen):
+            continue
         twins = _fetch(conn, _BY_INODE, (seen.device, seen.inode))
         key = (item.hash, seen.size)
         if key not in by_content:
@@ -87,6 +90,14 @@ def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
     candidates = [_candidate(row, row.id in gone or row.id in path_rows or _vanished(row, roots))
                   for row in rows.values()]
     return Gathered(arrivals, candidates, rows, placed)
+
+
+def _still_at(seen: Seen) -> bool:
+    try:
+        info = os.lstat(seen.path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (seen.device, seen.inode)
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: tuple) -> list[Row]:

@@ -276,3 +276,36 @@ def test_a_file_renamed_again_before_its_scan_placed_it_is_left_for_the_next_not
     scan(root)
 
     assert ids(scan.db)[str(last / "01.flac")] == before[str(first)]
+
+
+def test_a_file_a_scan_saw_at_two_paths_keeps_its_id_at_the_path_that_holds_it(root, scan):
+    """The service's race: a folder renamed (its files keep their ctime) and walked, then
+    a file of it moved to a folder the same scan walks later."""
+    from indexer import catalog
+    from indexer.records import Hashed, Seen, Settle
+    from indexer.writer import Writer
+    scan(root)
+    before = ids(scan.db)
+    renamed, elsewhere = root / "Album (remaster)", root / "Other"
+    (root / "Album").rename(renamed)
+    elsewhere.mkdir()
+
+    def sighting(path: Path) -> Hashed:
+        st = os.stat(path)
+        return Hashed(Seen(str(root), str(path), st.st_size, st.st_mtime_ns, st.st_ino,
+                           st.st_dev, st.st_ctime_ns, "audio"), digest(path), None, hold=True)
+    first = sighting(renamed / "01.flac")
+    (renamed / "01.flac").rename(elsewhere / "01.flac")
+    with catalog.open_for_writing(scan.db) as conn:
+        writer = Writer(conn)
+        writer.start_job("watch", "sequential", [str(root)])
+        for item in (first, sighting(elsewhere / "01.flac"), *(
+                sighting(renamed / f"{n:02d}.flac") for n in (0, 2, 3))):
+            writer.put(item)
+        writer.put(Settle((), (str(root),)))
+        writer.finish("completed", None)
+
+    assert ids(scan.db)[str(elsewhere / "01.flac")] == before[str(root / "Album" / "01.flac")]
+    assert {path: i for path, i in ids(scan.db).items()} == {
+        path.replace(str(root / "Album" / "01.flac"), str(elsewhere / "01.flac"))
+        .replace(str(root / "Album"), str(renamed)): i for path, i in before.items()}
