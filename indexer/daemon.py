@@ -253,13 +253,14 @@ class Service:
     def _read_again(self, folders: tuple[str, ...]) -> None:
         """Tags that got no verdict (a worker killed or stuck, memory short) are read
         again soon, not at the next reconcile: the folder is looked at after
-        TAGS_AGAIN_S. A second failure alike is a verdict (media_rows.py), so this ends."""
+        TAGS_AGAIN_S, or sooner on an event (its changes never wait for that). A second
+        failure alike is a verdict (media_rows.py), so this ends."""
         for folder in folders:
             root = next((r for r in self.roots if within(folder, r)), None)
             while root and folder != root and not os.path.isdir(folder):
                 folder = os.path.dirname(folder)  # a name shown, not the name on disk
             if root:
-                self.debouncer.defer(Place(root, folder, "folder"), TAGS_AGAIN_S)
+                self.debouncer.later(Place(root, folder, "folder"), TAGS_AGAIN_S)
         if folders:
             log.info("tags of files in %d folders got no verdict: read again in %g s",
                      len(folders), TAGS_AGAIN_S)

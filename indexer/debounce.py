@@ -5,11 +5,13 @@ scanned from an event directly. A place is handed on once it has been quiet
 for `quiet` seconds, or at the latest `max_wait` seconds after its first
 event, so a folder under constant change still gets its turn. A place can be
 deferred to a later time (a file still being copied: look again once it has
-held still). The clock is a parameter: tests drive it by hand.
+held still, not before), or asked for later (tags to read again: then, or
+sooner if an event comes). The clock is a parameter: tests drive it by hand.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 
 @dataclass
 class _Pending:
-    first: float
-    last: float
+    first: float | None  # its first and last event; None: none yet (see `later`)
+    last: float | None
     not_before: float = 0.0
+    by: float = math.inf  # due then at the latest, events or not
 
 
 class Debouncer:
@@ -37,6 +40,7 @@ class Debouncer:
             if pending is None:
                 self._pending[place] = _Pending(now, now)
             else:
+                pending.first = now if pending.first is None else pending.first
                 pending.last = now
             self._changed.notify_all()
 
@@ -46,6 +50,14 @@ class Debouncer:
         with self._changed:
             pending = self._pending.setdefault(place, _Pending(now, now))
             pending.not_before = max(pending.not_before, now + seconds)
+            self._changed.notify_all()
+
+    def later(self, place: Hashable, seconds: float) -> None:
+        """Look at `place` in `seconds` at the latest; an event brings it sooner, as ever."""
+        now = self.clock()
+        with self._changed:
+            pending = self._pending.setdefault(place, _Pending(None, None))
+            pending.by = min(pending.by, now + seconds)
             self._changed.notify_all()
 
     def due(self) -> list[Hashable]:
@@ -71,4 +83,6 @@ class Debouncer:
             return len(self._pending)
 
     def _due_at(self, pending: _Pending) -> float:
-        return max(min(pending.last + self.quiet, pending.first + self.max_wait), pending.not_before)
+        events = (math.inf if pending.first is None else
+                  min(pending.last + self.quiet, pending.first + self.max_wait))
+        return max(min(events, pending.by), pending.not_before)
