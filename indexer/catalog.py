@@ -235,6 +235,14 @@ def close_keeping_wal(conn: sqlite3.Connection, path: Path) -> None:
             keeper.close()
 
 
+def refuse_if_read_only(path: Path) -> None:
+    """Raise `not_yours` when this user can write nothing in the catalogue's folder (root
+    can: it becomes the folder's owner, see ownership.py)."""
+    from .ownership import folder_of
+    if os.geteuid() != 0 and not os.access(folder_of(path), os.W_OK | os.X_OK):
+        raise CatalogError(not_yours(path))
+
+
 def not_yours(path: Path) -> str:
     """Why this user may not write the catalogue at `path`, and what to do instead."""
     from .ownership import owner_name, user_name

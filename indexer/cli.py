@@ -294,6 +294,7 @@ def rescan(
     cfg = _load(config_file, db, **{"library.roots": roots or None})
     address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
     if address is None:
+        catalog.refuse_if_read_only(cfg.database.path)  # one line, not "scanning here" first
         log.info("no service runs for %s: scanning here", cfg.database.path)
         return scan(roots=roots, rehash=full, as_json=as_json, config_file=config_file, db=db)
     from .console import print_summary, service_progress
