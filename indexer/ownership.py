@@ -6,7 +6,8 @@ writes there must be its owner: a file or folder root made there (a scan run
 with sudo) cannot be written by the service afterwards, and every cover to be
 stored in such a folder fails. So a command that writes, run as root, first
 becomes that owner (`become_owner`); `doctor` names what belongs to someone else
-(`foreign`), and a writer says at its start which folders it cannot write
+(`foreign`) and what the folder's group, its readers, may not read
+(`hidden_from_group`); a writer says at its start which folders it cannot write
 (`unwritable_folders`).
 """
 
@@ -17,6 +18,7 @@ import logging
 import os
 import pwd
 import shlex
+import stat
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -80,32 +82,26 @@ def become_owner(db_path: Path) -> str | None:
 
 
 def _entries(db_path: Path):
-    """The catalogue's own files, then everything in its artwork cache."""
-    for suffix in OURS:
-        path = db_path.with_name(db_path.name + suffix)
-        if os.path.lexists(path):
-            yield path
+    """(path, lstat) of the catalogue's own files, then of everything in its artwork cache."""
+    paths = [db_path.with_name(db_path.name + suffix) for suffix in OURS]
     cache = db_path.parent / "artwork"
     if cache.is_dir() and not cache.is_symlink():
-        yield cache
-        for folder, dirs, names in os.walk(cache):
-            for name in dirs + names:
-                yield Path(folder, name)
+        paths.append(cache)
+        paths += (Path(folder, name) for folder, dirs, names in os.walk(cache)
+                  for name in dirs + names)
+    for path in paths:
+        try:
+            yield path, path.lstat()
+        except FileNotFoundError:  # not there, or gone meanwhile
+            continue
 
 
 def foreign(db_path: Path) -> list[tuple[Path, str]]:
     """The catalogue's files and cache entries not owned by its folder's owner, with
     their owners: the writer cannot replace them (nor write in such a folder)."""
     owner = db_path.parent.stat().st_uid
-    found = []
-    for path in _entries(db_path):
-        try:
-            uid = path.lstat().st_uid
-        except FileNotFoundError:
-            continue
-        if uid != owner:
-            found.append((path, user_name(uid)))
-    return found
+    return [(path, user_name(info.st_uid)) for path, info in _entries(db_path)
+            if info.st_uid != owner]
 
 
 def unwritable_folders(db_path: Path) -> list[Path]:
@@ -120,14 +116,35 @@ def unwritable_folders(db_path: Path) -> list[Path]:
     return stuck
 
 
+def hidden_from_group(db_path: Path) -> list[Path]:
+    """The catalogue's files and cache entries that its folder's group may not read (or a
+    folder it may not enter) although the folder lets the group in: its members (media
+    servers) fail on them. Made with a stricter umask (an earlier unit's, 0077)."""
+    if db_path.parent.stat().st_mode & 0o050 != 0o050:
+        return []
+    return [path for path, info in _entries(db_path) if not _group_may_read(info.st_mode)]
+
+
+def _group_may_read(mode: int) -> bool:
+    needed = 0o050 if stat.S_ISDIR(mode) else 0o040  # a folder: read and enter
+    return stat.S_ISLNK(mode) or mode & needed == needed
+
+
 def fix_command(db_path: Path) -> str:
     """The command that gives the catalogue's files back to its folder's owner."""
+    info = db_path.parent.stat()
+    return f"chown -R {user_name(info.st_uid)}:{group_name(info.st_gid)} {_targets(db_path)}"
+
+
+def fix_modes(db_path: Path) -> str:
+    """The command that lets the folder's group read all of the catalogue's files."""
+    return f"chmod -R g+rX {_targets(db_path)}"
+
+
+def _targets(db_path: Path) -> str:
+    """The catalogue's folder when it holds nothing else, else its files and its cache."""
     folder = db_path.parent
-    info = folder.stat()
-    who = f"{user_name(info.st_uid)}:{group_name(info.st_gid)}"
     ours = {db_path.name + suffix for suffix in OURS} | {"artwork"}
-    names = set(os.listdir(folder))
-    if all(n in ours or n.startswith(f"{db_path.name}.new-") for n in names):
-        return f"chown -R {who} {shlex.quote(str(folder))}"
-    return (f"chown -R {who} {shlex.quote(str(db_path))}* "
-            f"{shlex.quote(str(folder / 'artwork'))}")
+    if all(n in ours or n.startswith(f"{db_path.name}.new-") for n in os.listdir(folder)):
+        return shlex.quote(str(folder))
+    return f"{shlex.quote(str(db_path))}* {shlex.quote(str(folder / 'artwork'))}"

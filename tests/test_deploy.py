@@ -160,20 +160,21 @@ class Place:
                 "INDEXER_CONFIG": str(self.config), "INDEXER_DB": str(self.db),
                 "RUNTIME_DIRECTORY": str(self.runtime)}
 
-    def command(self, user: str, *args: str) -> list[str]:
+    def command(self, user: str, *args: str, umask: str = UMASK) -> list[str]:
         """`args` as `user` with that user's groups and the unit's umask."""
-        shell = ["sh", "-c", f'umask {UMASK} && exec "$@"', "sh", *map(str, args)]
+        shell = ["sh", "-c", f'umask {umask} && exec "$@"', "sh", *map(str, args)]
         if user == "root":
             return shell
         return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *shell]
 
-    def run(self, user: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(user, *args), env=self.env(user), cwd=self.top,
-                              capture_output=True, text=True, timeout=timeout,
+    def run(self, user: str, *args: str, timeout: float = 60,
+            umask: str = UMASK) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(user, *args, umask=umask), env=self.env(user),
+                              cwd=self.top, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
 
-    def indexer(self, user: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return self.run(user, self.python, "-m", "indexer", *args, timeout=timeout)
+    def indexer(self, user: str, *args: str, **how) -> subprocess.CompletedProcess:
+        return self.run(user, self.python, "-m", "indexer", *args, **how)
 
     def start_service(self) -> subprocess.Popen:
         service = subprocess.Popen(
@@ -396,3 +397,20 @@ def test_a_cover_folder_root_made_is_a_doctor_failure_with_its_fix_and_the_files
     assert place.indexer(place.users.media, "ls", "--errors").stdout == ""
     assert place.indexer(place.users.media, "doctor").returncode in (0, 1)
     assert list(blocked.iterdir())  # the cover is stored now
+
+
+def test_what_an_earlier_units_umask_hid_from_the_group_is_a_doctor_warning_with_its_chmod(
+        place):
+    assert place.indexer(place.users.service, "scan", umask="0077").returncode == 0
+    media = place.users.media
+    assert place.run(media, SYSTEM_PYTHON, "-c", READ, place.db).returncode != 0
+
+    doctor = place.indexer("root", "doctor")
+    line = next(l for l in doctor.stdout.splitlines() if " group: " in l)
+    assert line.startswith("WARN  group: ") and f"not readable by the group {place.users.service}" \
+        in line and line.endswith(f"-> chmod -R g+rX {place.state}")
+    subprocess.run(["chmod", "-R", "g+rX", place.state], check=True)  # the fix doctor gave
+
+    assert read_as(place, media) == media_files(place.music)
+    again = place.indexer(media, "doctor")
+    assert "OK    group: the members of" in again.stdout
