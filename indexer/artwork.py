@@ -112,11 +112,22 @@ def store(data: bytes, cache_dir: str, picture_type: int = 3, source: str = "emb
 
 
 def _write_atomically(target: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    temporary = f"{target}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as out:
-        out.write(data)
-    os.replace(temporary, target)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temporary = f"{target}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+    except PermissionError:  # a folder made by another user (root): say which, and whose
+        raise PermissionError(_not_writable(os.path.dirname(target))) from None
+
+
+def _not_writable(folder: str) -> str:
+    from pathlib import Path
+    from .ownership import folder_of, owner_name, user_name
+    place = folder_of(Path(folder, "x"))
+    return (f"the artwork cache folder {place} belongs to {owner_name(place)}: {user_name()} "
+            "cannot store covers there (`indexer doctor` says how to fix it)")
 
 
 def thumbnail_path(cache_dir: str, digest: str, size: int) -> str:

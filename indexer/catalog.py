@@ -6,6 +6,11 @@ exclusive lock on `<db>.lock` (released by the kernel even after SIGKILL), and
 any job its predecessor left "running" is marked "interrupted". Within that
 process one thread owns the write connection (see writer.py); readers open
 their own connections.
+
+The `-wal` and `-shm` files stay beside the catalogue for good (see
+`close_keeping_wal`): a reader who may not write in the catalogue's folder (a
+media server in the service's group) can open it read-only only while they
+exist, and SQLite deletes them when the last connection closes.
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def connect(path: Path, *, synchronous: str = "full", readonly: bool = False,
             busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A connection in autocommit mode: callers open transactions explicitly."""
     if readonly:
-        if not path.exists():
+        if not _exists(path):
             raise CatalogError(f"no catalogue at {path} yet: run `indexer scan` first")
         uri = f"file:{_quote_uri(path)}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None,
@@ -102,6 +107,16 @@ def connect(path: Path, *, synchronous: str = "full", readonly: bool = False,
     except sqlite3.Error as error:
         conn.close()
         raise CatalogError(f"cannot use the catalogue {path}: {error}") from None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except PermissionError:  # a folder this user may not enter
+        from .ownership import group_name, user_name
+        group = group_name(path.parent.stat().st_gid)
+        raise CatalogError(f"cannot read the catalogue {path}: {user_name()} may not enter its "
+                           f"folder (its readers are the members of the group {group})") from None
 
 
 def _configure(conn: sqlite3.Connection, synchronous: str, busy_timeout_s: float
@@ -125,8 +140,11 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except PermissionError:
+            raise CatalogError(not_yours(self.path.with_suffix(""))) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -172,11 +190,82 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
             except sqlite3.Error as error:
                 hint = "; free some space on its disk" if "full" in str(error) else ""
                 raise CatalogError(f"cannot prepare the catalogue {path}: {error}{hint}") from None
+            _say_what_it_cannot_write(path)
             yield conn
         finally:
-            conn.close()
+            close_keeping_wal(conn, path)
     finally:
         lock.release()
+
+
+def close_keeping_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Close the write connection, its work checkpointed into the file, leaving `-wal`
+    and `-shm` beside it, so that readers without write access to the folder can
+    open the catalogue whenever no writer runs.
+
+    SQLite deletes both files when the last connection to a WAL database closes,
+    and a reader that may not create them cannot open the file then ("attempt to
+    write a readonly database"); with them there, it can, read-only (SQLite 3.22
+    and later). The one switch that keeps them, SQLITE_FCNTL_PERSIST_WAL, needs
+    sqlite3_file_control, which Python's sqlite3 does not have; going back to a
+    rollback journal on close needs the file to ourselves, which a media server
+    holding it open refuses. So a read-only connection of ours holds the file while
+    the write connection closes, and closes last. SQLite deletes the two files only
+    after a checkpoint on close that holds an exclusive lock on the file
+    (sqlite3WalClose, wal.c): the writer's close cannot take that lock while ours
+    holds a shared one, and a read-only connection may not checkpoint. A writer
+    killed leaves them too. The checkpoint here waits for no reader: what it could
+    not copy stays in the `-wal`, where readers find it.
+    """
+    keeper = None
+    try:
+        keeper = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro", uri=True,
+                                 isolation_level=None, check_same_thread=False)
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # it holds the file
+    except sqlite3.Error as error:  # then closing may delete them: the next writer makes them
+        log.debug("cannot hold %s open while its writer closes: %s", path, error)
+    try:
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error as error:  # the disk failed or is full: the -wal keeps the work
+        log.debug("no checkpoint on closing %s: %s", path, error)
+    finally:
+        conn.close()
+        if keeper is not None:
+            keeper.close()
+
+
+def refuse_if_read_only(path: Path) -> None:
+    """Raise `not_yours` when this user can write nothing in the catalogue's folder (root
+    can: it becomes the folder's owner, see ownership.py)."""
+    from .ownership import folder_of
+    if os.geteuid() != 0 and not os.access(folder_of(path), os.W_OK | os.X_OK):
+        raise CatalogError(not_yours(path))
+
+
+def not_yours(path: Path) -> str:
+    """Why this user may not write the catalogue at `path`, and what to do instead."""
+    from .ownership import owner_name, user_name
+    owner = owner_name(path if path.exists() else path.parent)
+    return (f"cannot write the catalogue {path}: it belongs to {owner}, and this user "
+            f"({user_name()}) may only read it; ask the service (`indexer rescan`, once it "
+            f"runs), or run this as {owner} or root")
+
+
+def _say_what_it_cannot_write(path: Path) -> None:
+    """One error line at the start of a writer when folders beside the catalogue are not
+    writable by it (root made them): each cover to be stored there would fail."""
+    from .ownership import unwritable_folders
+    stuck = unwritable_folders(path)
+    if stuck:
+        from .ownership import fix_command
+        log.error("%s beside the catalogue not writable by this user, e.g. %s: covers to "
+                  "be stored there fail; fix: %s", _count(len(stuck), "folder"), stuck[0],
+                  fix_command(path))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _create(path: Path, synchronous: str) -> None:
@@ -190,11 +279,13 @@ def _create(path: Path, synchronous: str) -> None:
     conn = connect(partial, synchronous=synchronous)
     try:
         retrying(lambda: schema.migrate(conn))
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # in a rollback journal until a writer opens it (in WAL): a reader who may not
+        # make the -shm can open it even if the writer is killed before that
+        conn.execute("PRAGMA journal_mode = DELETE")
     except sqlite3.Error as error:
         raise CatalogError(f"cannot create the catalogue {path}: {error}") from None
     finally:
-        conn.close()  # (the last connection: its -wal and -shm go with it)
+        conn.close()
     os.replace(partial, path)
     folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

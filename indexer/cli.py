@@ -70,6 +70,13 @@ def _read_conn(cfg):
     return catalog.connect(cfg.database.path, readonly=True)
 
 
+def _as_catalogue_owner(cfg) -> None:
+    """Root, about to write a catalogue whose folder is another user's (the service's),
+    writes it as that user: nothing root makes there could the service write again."""
+    from .ownership import become_owner
+    become_owner(cfg.database.path)
+
+
 @app.callback()
 def main_options(debug: Annotated[bool, typer.Option(
         "--debug", help="Debug logging, and tracebacks on errors.")] = False) -> None:
@@ -99,6 +106,7 @@ def scan(
     cfg = _load(config_file, db, **{
         "library.roots": roots or None, "scan.parallel": False if sequential else None,
         "scan.workers": workers, "scan.batch_size": batch_size, "scan.profile": profile})
+    _as_catalogue_owner(cfg)
     from .console import print_summary, scan_progress
     from .manager import Manager
 
@@ -260,6 +268,7 @@ def run(
     if not cfg.library.roots:
         _fail(EXIT_USAGE, "library.roots: no folder to watch; give one or set it in the config")
     _setup_logging(getattr(logging, cfg.service.log_level.upper()))
+    _as_catalogue_owner(cfg)
     from .daemon import Service
     service = Service(cfg, reload=load)
     signal.signal(signal.SIGTERM, lambda signum, frame: service.stop())
@@ -285,6 +294,7 @@ def rescan(
     cfg = _load(config_file, db, **{"library.roots": roots or None})
     address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
     if address is None:
+        catalog.refuse_if_read_only(cfg.database.path)  # one line, not "scanning here" first
         log.info("no service runs for %s: scanning here", cfg.database.path)
         return scan(roots=roots, rehash=full, as_json=as_json, config_file=config_file, db=db)
     from .console import print_summary, service_progress
@@ -433,6 +443,7 @@ def purge(
         except control.ControlError as error:
             _fail(EXIT_FATAL, f"the service answered: {error}")
     else:
+        _as_catalogue_owner(cfg)
         art_dir = str(cfg.database.path.parent / "artwork")
         with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous,
                                       busy_timeout_s=cfg.database.busy_timeout_s) as conn:

@@ -1,11 +1,14 @@
 """The control socket: how `indexer rescan` and `indexer status` talk to a running service.
 
-A Unix stream socket in a folder only its owner may enter (the socket itself
-is 0600 too), so no other user can ask anything. The service writes the
-socket's path under its pid in the catalogue's lock file, where clients find
-it. One request per connection: a JSON object on one line, at most 64 KiB;
-answers are JSON lines. A malformed or oversized request gets an error line,
-never a crash.
+A Unix stream socket in a folder only its owner and its group may enter (the
+socket itself is 0660 too): the users who may read the catalogue (the service's
+group, media servers among them) may ask for its status and a rescan, and no
+other user can ask anything. A purge, which deletes rows, is only for the
+service's own user and root (the peer's uid, from the kernel). The service
+writes the socket's path under its pid in the catalogue's lock file, where
+clients find it. One request per connection: a JSON object on one line, at most
+64 KiB; answers are JSON lines. A malformed or oversized request gets an error
+line, never a crash.
 
     {"cmd": "status"}                              -> one line: the status
     {"cmd": "rescan", "roots": [...], "full": false} -> progress lines, then
@@ -20,6 +23,7 @@ import logging
 import os
 import queue
 import socket
+import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
 CLIENT_TIMEOUT_S = 10.0  # a client that reads nothing for this long is dropped
 COMMANDS = {"status": set(), "rescan": {"roots", "full"}, "purge": {"ids"}}
+OWNER_ONLY = {"purge"}  # commands that change the catalogue's rows: not for its readers
 
 
 class ControlError(RuntimeError):
@@ -38,13 +43,26 @@ class ControlError(RuntimeError):
 
 
 def socket_path(runtime_dir: str | None = None) -> Path:
-    """A fresh socket path in a folder only we may enter."""
+    """A fresh socket path in a folder only we and our group may enter."""
     base = runtime_dir or os.environ.get("RUNTIME_DIRECTORY") or os.environ.get("XDG_RUNTIME_DIR")
     if base and os.path.isdir(base):
         folder = Path(tempfile.mkdtemp(prefix="indexer-", dir=base))
     else:
-        folder = Path(tempfile.mkdtemp(prefix="indexer-"))  # mkdtemp makes it 0700
+        folder = Path(tempfile.mkdtemp(prefix="indexer-"))
+    folder.chmod(0o750)  # mkdtemp made it 0700: no other user sees a moment of it open
     return folder / "control.sock"
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end, as the kernel tells it."""
+    credentials = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[1]
+
+
+def may_ask(request: dict, uid: int) -> None:
+    """Refuse a command that changes rows to anyone but the service's user and root."""
+    if request["cmd"] in OWNER_ONLY and uid not in (0, os.geteuid()):
+        raise ControlError(f"only the service's user or root may {request['cmd']}")
 
 
 def validate(raw: bytes) -> dict:
@@ -80,12 +98,12 @@ class ControlServer:
     def __init__(self, path: Path, handle: Callable[[dict, Callable[[dict], None]], None]):
         self.path, self.handle = path, handle
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        old_umask = os.umask(0o177)
+        old_umask = os.umask(0o117)
         try:
             self._socket.bind(str(path))
         finally:
             os.umask(old_umask)
-        os.chmod(path, 0o600)
+        os.chmod(path, 0o660)
         self._socket.listen(8)
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
         self._thread.start()
@@ -103,6 +121,7 @@ class ControlServer:
             send = Sender(conn)
             try:
                 request = validate(_read_line(conn))
+                may_ask(request, peer_uid(conn))
                 self.handle(request, send)
             except ControlError as error:
                 send({"event": "error", "error": str(error)})

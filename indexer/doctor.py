@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from . import catalog, control, schema
+from . import catalog, control, ownership, schema
 from .config import Config
 from .paths import printable
 from .watch import FIX_WATCH_LIMIT, folder_inodes, mount_type, needs_polling
@@ -106,7 +106,7 @@ def catalogue_checks(path: Path) -> list[Check]:
                                                       "not writable"),
                       "run `indexer scan` (or start the service)" if writable
                       else f"make {path.parent} writable for this user, or set database.path")]
-    checks = [_catalogue_file(path)]
+    checks = [_catalogue_file(path), _ownership(path), _group_access(path)]
     try:
         conn = catalog.connect(path, readonly=True)
     except catalog.CatalogError as error:
@@ -124,6 +124,41 @@ def _catalogue_file(path: Path) -> Check:
         return Check("catalogue", "warn", f"{path}: not writable by this user ({size:,} bytes)",
                      "run scans as the user that owns it (the service's)")
     return Check("catalogue", "ok", f"{path}: writable, {size / 1e6:,.1f} MB")
+
+
+def _ownership(path: Path) -> Check:
+    """Files beside the catalogue that its folder's owner (the service's user) did not
+    make: it cannot write there (a cover to store in such a folder fails)."""
+    try:
+        found = ownership.foreign(path)
+    except OSError as error:
+        return Check("ownership", "warn", f"cannot look at {path.parent}: {error}", "")
+    owner = ownership.owner_name(path.parent)
+    if not found:
+        return Check("ownership", "ok", f"the catalogue and its artwork belong to {owner}")
+    first, who = found[0]
+    files = f"{len(found):,} file" + ("" if len(found) == 1 else "s")
+    return Check("ownership", "fail", f"{files} beside the catalogue not {owner}'s, the owner "
+                 f"of its folder, who writes there, e.g. {first} ({who}'s): {owner} cannot "
+                 "write them (nor store covers in such a folder)", ownership.fix_command(path))
+
+
+def _group_access(path: Path) -> Check:
+    """Files of the catalogue that the members of its folder's group (media servers) may
+    not read, although they may enter the folder."""
+    group = ownership.group_name(path.parent.stat().st_gid)
+    try:
+        hidden = ownership.hidden_from_group(path)
+    except OSError as error:
+        return Check("group", "warn", f"cannot look at {path.parent}: {error}", "")
+    if not hidden:
+        return Check("group", "ok", f"the members of {group} may read the catalogue and its "
+                     "artwork" if path.parent.stat().st_mode & 0o050 == 0o050 else
+                     f"the catalogue's folder is its owner's alone (group {group}: no access)")
+    files = f"{len(hidden):,} file" + ("" if len(hidden) == 1 else "s")
+    return Check("group", "warn", f"{files} beside the catalogue not readable by the group "
+                 f"{group}, whose members may enter its folder, e.g. {hidden[0]}: they (media "
+                 "servers) fail on them", ownership.fix_modes(path))
 
 
 def _catalogue_contents(conn: sqlite3.Connection, path: Path) -> Iterator[Check]:

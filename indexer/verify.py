@@ -116,9 +116,11 @@ class ReadOnly:
     files when they are missing and it may (left behind, owned by whoever ran
     verify: a root-owned -shm locks the service's own user out of its
     catalogue), and fails when it may not ("attempt to write a readonly
-    database": a user who may only read). They are missing only while no writer
-    has the catalogue open, so then the file alone is read, as immutable: no
-    lock, no -wal, no -shm. Should a writer start meanwhile and checkpoint into
+    database": a user who may only read). Writers leave them in place when they
+    close (catalog.close_keeping_wal), so they are missing only beside a
+    catalogue that no writer has opened since an older indexer or another
+    program closed it: then the file alone is read, as immutable: no lock, no
+    -wal, no -shm. Should a writer start meanwhile and checkpoint into
     the file, what was read may not hold together: `changed()` tells.
     """
 
