@@ -63,6 +63,7 @@ class Settings:
     queue_events: int = 0  # fs.inotify.max_queued_events for the service's watcher (0: as is)
     faults: tuple[str, ...] = FAULTS
     python: str = sys.executable
+    fail_fast: bool = False  # end at the first fault not recovered from (tests)
 
     @property
     def behind_limit_s(self) -> float:
@@ -256,8 +257,11 @@ class Soak:
             detail = getattr(self, "_" + fault.replace("-", "_"))()
             ended = self._pause()
             self._comparable = True
-            self.report.recoveries.append(
-                {"fault": fault, "at_min": round(at / 60, 2), **detail, **self._recovery(ended)})
+            recovery = {"fault": fault, "at_min": round(at / 60, 2), **detail,
+                        **self._recovery(ended)}
+            self.report.recoveries.append(recovery)
+            if self.s.fail_fast and (recovery["rows_wrong"] or recovery.get("ids_lost")):
+                raise AssertionError(f"seed {self.s.seed}: not recovered: {recovery}")
             self._resources(f"after {fault}")
         self._churn()
 
