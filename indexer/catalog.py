@@ -190,12 +190,38 @@ def open_for_writing(path: Path, synchronous: str = "full", lock: WriterLock | N
             except sqlite3.Error as error:
                 hint = "; free some space on its disk" if "full" in str(error) else ""
                 raise CatalogError(f"cannot prepare the catalogue {path}: {error}{hint}") from None
+            if synchronous == "normal":
+                retrying(lambda: _past_lost_changes(conn))
             _say_what_it_cannot_write(path)
             yield conn
         finally:
             close_keeping_wal(conn, path)
     finally:
         lock.release()
+
+
+SEQ_GAP = 1 << 32  # more changes than a power cut can lose (docs/schema.md, "Durability")
+
+
+def _past_lost_changes(conn: sqlite3.Connection) -> None:
+    """With synchronous = normal, a power cut can lose the last commits, after readers
+    saw their changes; the changes that redo them must not take the numbers again. So
+    the feed's numbering moves SEQ_GAP on, in a commit synced to disk, before this writer
+    writes anything: whatever it then loses lies below what the next writer starts at."""
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if not conn.execute("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'changes'",
+                            (SEQ_GAP,)).rowcount:
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)",
+                         (SEQ_GAP,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA synchronous = NORMAL")
 
 
 def close_keeping_wal(conn: sqlite3.Connection, path: Path) -> None:

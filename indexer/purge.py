@@ -4,7 +4,7 @@ Files missing for longer than a grace period are listed first, then deleted
 with everything that hangs on them (tags, picture links, a folder cover's
 link), in one transaction, and the artwork no file uses any more goes with
 them, rows and cached images. Their past changes stay in the feed: it is
-append-only.
+append-only; each deletion adds a 'purged' change, of a job of kind 'purge'.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from .artwork import cache_path, thumbnail_path
-from .catalog import retrying
+from .catalog import retrying, utc_now
 
 
 class Doomed(NamedTuple):
@@ -44,6 +44,9 @@ def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None,
     Waits for another process's write lock as the writer does (catalog.retrying)."""
     retrying(lambda: conn.execute("BEGIN IMMEDIATE"), stop=stop)
     try:
+        job_id = conn.execute(  # a job of its own: the feed's 'purged' rows name it
+            "INSERT INTO scan_jobs (kind, mode, roots, status, pid, started_at) VALUES "
+            "('purge', 'sequential', '[]', 'running', ?, ?)", (os.getpid(), utc_now())).lastrowid
         removed = 0
         for row in doomed:
             removed += forget(conn, row.id)
@@ -51,6 +54,9 @@ def purge(conn: sqlite3.Connection, doomed: list[Doomed], art_dir: str | None,
             "SELECT hash, mime FROM artwork WHERE hash NOT IN (SELECT artwork_hash FROM "
             "file_artwork) AND hash NOT IN (SELECT artwork_hash FROM folder_artwork)").fetchall()
         conn.executemany("DELETE FROM artwork WHERE hash = ?", [(h,) for h, _ in orphans])
+        conn.execute("UPDATE scan_jobs SET status = 'completed', finished_at = ?, progress = 100, "
+                     "message = ? WHERE id = ?", (utc_now(), f"purged {removed} files and "
+                                                  f"{len(orphans)} pictures", job_id))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

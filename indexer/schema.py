@@ -307,11 +307,100 @@ END;
 
 
 def _v3(conn: sqlite3.Connection) -> None:
+    _keeping_the_sequence(conn, _script(V3_FILES + V3_CHANGES + V3_TRIGGERS))
+
+
+# Schema 4: every change carries the job that made it (the one scan job running: only
+# one process writes), and 'tagged' changes say that a file's tags (or a folder cover's
+# picture) were written, in the same transaction as the media row, so that a follower
+# reads them in the snapshot that says so.
+V4_CHANGES = """
+DROP TRIGGER files_added;
+DROP TRIGGER files_changed;
+DROP TRIGGER files_purged;
+CREATE TABLE changes_v4 (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id  INTEGER NOT NULL,
+    kind     TEXT    NOT NULL CHECK (kind = 'added' OR kind = 'modified' OR kind = 'moved'
+                                     OR kind = 'missing' OR kind = 'restored' OR kind = 'purged'
+                                     OR kind = 'tagged'),
+    path     TEXT    NOT NULL,
+    old_path TEXT,
+    at       TEXT    NOT NULL,
+    job_id   INTEGER
+);
+INSERT INTO changes_v4 (seq, file_id, kind, path, old_path, at)
+SELECT seq, file_id, kind, path, old_path, at FROM changes ORDER BY seq;
+DROP TABLE changes;
+ALTER TABLE changes_v4 RENAME TO changes;
+CREATE INDEX changes_file ON changes (file_id);
+"""
+_JOB = "(SELECT max(id) FROM scan_jobs WHERE status = 'running')"
+V4_TRIGGERS = f"""
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    VALUES (new.id, 'added', new.path, new.updated_at, {_JOB});
+END;
+
+-- One UPDATE can be several changes, appended in this order: a move that
+-- also changed the content is 'moved' then 'modified'. Only an UPDATE that sets
+-- one of these columns runs it (not the writer's bookkeeping, e.g. tags_hash).
+-- Files that swapped names are moved in one transaction through a path
+-- 'moving:<old path>' (no reader sees it): that makes one 'moved' row, from
+-- the old path, and a missing row moved is present again ('moved' says so).
+CREATE TRIGGER files_changed AFTER UPDATE OF path, status, hash ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT new.id, 'missing', new.path, new.updated_at, {_JOB}
+    WHERE old.status = 'present' AND new.status = 'missing';
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT new.id, 'restored', new.path, new.updated_at, {_JOB}
+    WHERE old.status = 'missing' AND new.status = 'present' AND old.path = new.path;
+    INSERT INTO changes (file_id, kind, path, old_path, at, job_id)
+    SELECT new.id, 'moved', new.path,
+           CASE WHEN old.path GLOB 'moving:*' THEN substr(old.path, 8) ELSE old.path END,
+           new.updated_at, {_JOB}
+    WHERE old.path <> new.path AND new.path NOT GLOB 'moving:*';
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT new.id, 'modified', new.path, new.updated_at, {_JOB}
+    WHERE new.status = 'present' AND new.hash IS NOT NULL AND old.hash IS NOT new.hash;
+END;
+
+CREATE TRIGGER files_purged AFTER DELETE ON files BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    VALUES (old.id, 'purged', old.path, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), {_JOB});
+END;
+
+CREATE TRIGGER media_tagged AFTER INSERT ON media BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT f.id, 'tagged', f.path, new.extracted_at, {_JOB} FROM files f WHERE f.id = new.file_id;
+END;
+CREATE TRIGGER media_retagged AFTER UPDATE ON media BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT f.id, 'tagged', f.path, new.extracted_at, {_JOB} FROM files f WHERE f.id = new.file_id;
+END;
+CREATE TRIGGER cover_tagged AFTER INSERT ON folder_artwork BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT f.id, 'tagged', f.path, f.updated_at, {_JOB} FROM files f
+    WHERE f.id = new.image_file_id;
+END;
+CREATE TRIGGER cover_retagged AFTER UPDATE ON folder_artwork BEGIN
+    INSERT INTO changes (file_id, kind, path, at, job_id)
+    SELECT f.id, 'tagged', f.path, f.updated_at, {_JOB} FROM files f
+    WHERE f.id = new.image_file_id;
+END;
+"""
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    _keeping_the_sequence(conn, _script(V4_CHANGES + V4_TRIGGERS))
+
+
+def _keeping_the_sequence(conn: sqlite3.Connection, rebuild) -> None:
+    """Rebuild `changes`; its seq numbers go on from where they were, even past rows
+    that are not there (a follower may have read them)."""
     sequence = conn.execute(
         "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'").fetchone()[0]
-    for script in (V3_FILES, V3_CHANGES, V3_TRIGGERS):
-        _script(script)(conn)
-    # never reuse a seq number, even one whose row is not there: a follower may have read it
+    rebuild(conn)
     conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'changes'",
                  (sequence,))
 
@@ -336,7 +425,7 @@ def _statements(script: str) -> list[str]:
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _script(V1), _script(V2), _v3)
+    _script(V1), _script(V2), _v3, _v4)
 VERSION = len(MIGRATIONS)
 
 

@@ -423,7 +423,8 @@ class Writer:
             "SELECT kind, count(*), max(seq) FROM changes WHERE seq > ? GROUP BY kind",
             (self._last_seq,)).fetchall()
         for kind, count, top in rows:
-            if kind != "purged":  # a displaced row: counted as missing just before
+            if kind not in ("purged", "tagged"):  # purged: a displaced row, counted as
+                # missing just before; tagged: counted as metadata_extracted, or copied
                 setattr(self.counters, kind, getattr(self.counters, kind) + count)
             self._last_seq = max(self._last_seq, top)
 

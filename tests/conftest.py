@@ -89,10 +89,12 @@ def files(db: Path, status: str | None = None) -> dict[str, sqlite3.Row]:
         return {row["path"]: row for row in conn.execute(query, (status,) if status else ())}
 
 
-def changes(db: Path) -> list[tuple]:
+def changes(db: Path, tagged: bool = False) -> list[tuple]:
+    """The feed as (kind, path, old_path); the rows' story only, unless `tagged`."""
     with connect(db) as conn:
         return [tuple(r) for r in conn.execute(
-            "SELECT kind, path, old_path FROM changes ORDER BY seq")]
+            "SELECT kind, path, old_path FROM changes WHERE kind <> 'tagged' OR ? ORDER BY seq",
+            (tagged,))]
 
 
 def job(db: Path, job_id: int) -> sqlite3.Row:

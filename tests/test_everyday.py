@@ -39,12 +39,14 @@ def test_changes_lists_the_feed_in_order_and_from_a_sequence_number(scanned, env
     indexer("scan", scanned, env=env, check=True)
 
     feed = [json.loads(line) for line in indexer("changes", "--json", env=env, check=True).stdout.splitlines()]
-    since = indexer("changes", "--since", feed[-2]["seq"], env=env, check=True).stdout
+    since = indexer("changes", "--since", feed[-3]["seq"], env=env, check=True).stdout
 
-    assert [c["kind"] for c in feed] == ["added"] * 15 + ["modified"]
+    assert [c["kind"] for c in feed if c["kind"] != "tagged"] == ["added"] * 15 + ["modified"]
     assert [c["seq"] for c in feed] == sorted(c["seq"] for c in feed)
-    assert feed[-1]["path"] == str(song)
-    assert since.count("\n") == 1 and "modified" in since and str(song) in since
+    assert [(c["kind"], c["path"]) for c in feed[-2:]] == [("modified", str(song)),
+                                                           ("tagged", str(song))]
+    assert since.splitlines()[0].split()[2:4] == ["modified", f"#{feed[-2]['file_id']}"]
+    assert since.count("\n") == 2 and "tagged" in since.splitlines()[1]
 
 
 def test_changes_follow_sees_a_change_made_by_the_running_service(library, tmp_path):
@@ -127,7 +129,8 @@ def test_purge_deletes_exactly_what_it_listed_and_the_artwork_no_one_uses(scanne
         assert conn.execute("SELECT count(*) FROM media WHERE file_id NOT IN "
                             "(SELECT id FROM files)").fetchone()[0] == 0
         art_after = {r[0] for r in conn.execute("SELECT hash FROM artwork")}
-        feed = [tuple(r) for r in conn.execute("SELECT kind, path FROM changes ORDER BY seq")]
+        feed = [tuple(r) for r in conn.execute(
+            "SELECT kind, path FROM changes WHERE kind <> 'tagged' ORDER BY seq")]
     gone = art_before - art_after
     assert len(gone) == 1 and not list((db.parent / "artwork").rglob(f"{gone.pop()}.*"))
     # append-only: 15 added, folder.png added, 7 missing, then one 'purged' per row deleted

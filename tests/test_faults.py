@@ -84,15 +84,19 @@ def test_a_catalogue_of_schema_1_is_migrated_in_place_with_every_row_kept(tmp_pa
     indexer("scan", library, "--db", db, env=cli_env(tmp_path), check=True)
 
     with connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 4
         after = [tuple(r)[:-2] for r in conn.execute(  # less the new tags_hash and ctime_ns
             "SELECT * FROM files WHERE root = '/srv/music' ORDER BY id")]
         assert [tuple(r) for r in conn.execute(
             "SELECT id, kind, status FROM scan_jobs WHERE id = 1")] == jobs
         assert conn.execute("SELECT count(*) FROM media").fetchone()[0] == 12
-        # the feed is copied whole into schema 3's table, and its numbers go on from there
+        # the feed is copied whole into schema 4's table (no job known for its rows), and
+        # its numbers go on from there, each new change with the job that made it
         assert [tuple(r) for r in conn.execute(
-            "SELECT * FROM changes ORDER BY seq LIMIT ?", (len(feed),))] == feed
+            "SELECT * FROM changes ORDER BY seq LIMIT ?", (len(feed),))] == [
+            (*row, None) for row in feed]
+        assert conn.execute("SELECT count(*) FROM changes WHERE seq > ? AND job_id IS NOT "
+                            "(SELECT max(id) FROM scan_jobs)", (feed[-1][0],)).fetchone()[0] == 0
         assert conn.execute("SELECT min(seq) FROM changes WHERE seq > ?",
                             (feed[-1][0],)).fetchone()[0] == feed[-1][0] + 1
     assert after == before

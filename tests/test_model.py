@@ -129,7 +129,7 @@ def replay(changes: list[tuple[int, str, str]]) -> dict[int, tuple[str, str]]:
             state[file_id] = (path, "present")
         elif kind == "missing":
             state[file_id] = (path, "missing")
-        elif kind != "modified":
+        elif kind not in ("modified", "tagged"):
             state.pop(file_id, None)
     return state
 
