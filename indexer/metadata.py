@@ -22,7 +22,7 @@ from typing import Any
 import mutagen
 
 from . import artwork, riff
-from .records import MEDIA_COLUMNS, TagJob, Tags
+from .records import MEDIA_COLUMNS, TagJob, Tags, describe
 
 MAX_DURATION_S = 30 * 24 * 3600  # longer is garbage, not an audiobook
 
@@ -91,7 +91,7 @@ def read_tags(job: TagJob) -> Tags:
         return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                     json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
-        text = f"{type(error).__name__}: {_without_path(str(error), job.path)}"[:500]
+        text = _without_path(describe(error), job.path)[:500]
         # The disk or the cache failed, not the file's bytes (mutagen wraps OSError):
         # no verdict, so it is read again next scan.
         return failed(job, text, final=not _environmental(error))

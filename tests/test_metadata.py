@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from conftest import DATA, connect, files
 from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
+from indexer.records import describe
 
 COVER = (DATA / "cover.jpg").read_bytes()  # 64x64, embedded in art.mp3 and art.flac
 MODES = pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
@@ -323,8 +325,8 @@ def test_broken_files_are_recorded_with_their_exception_and_the_scan_goes_on(tmp
 
     rows = media(db)
     assert {name: row["error"] for name, row in rows.items()} == {
-        "truncated.flac": "error: file said 8192 bytes, read 737 bytes",
-        "empty.flac": "error: file said 4 bytes, read 0 bytes",
+        "truncated.flac": "mutagen.flac.error: file said 8192 bytes, read 737 bytes",
+        "empty.flac": "mutagen.flac.error: file said 4 bytes, read 0 bytes",
         # the verdict is about the content, which a renamed file keeps: no path in it
         "notes.flac": "FLACNoHeaderError: the file is not a valid FLAC file",
         "zero_tickdiv.mid": "ZeroDivisionError: float division by zero",
@@ -339,6 +341,31 @@ def test_broken_files_are_recorded_with_their_exception_and_the_scan_goes_on(tmp
         assert values == dict.fromkeys(values), name  # every tag and stream column NULL
     assert (result.status, metadata_counts(result)) == ("completed", (6, 2, 0, 4))
     assert {row["error"] for row in files(db).values()} == {None}  # the files themselves are fine
+
+
+def test_an_error_without_a_message_still_says_what_failed_and_where_it_came_from(
+        tmp_path, db, scan):
+    wav = bytearray((DATA / "id3.wav").read_bytes())
+    chunk = wav.find(b"id3 ")
+    wav[chunk + 14:chunk + 18] = bytes([0, 0, 0x7F, 0x7F])  # the ID3 tag: longer than its chunk
+    put(tmp_path / "music", "id3.wav", "overrun.wav").write_bytes(wav)
+
+    scan(tmp_path / "music")
+
+    # mutagen raises error(error(OSError())), whose text is empty: the row said "error: "
+    assert media(db)["overrun.wav"]["error"] == (
+        "mutagen.wave.error: no reason given (from mutagen.id3.error, from OSError)")
+
+
+@pytest.mark.parametrize("error, text", [
+    (PermissionError(13, "Permission denied", "/srv/music/a.flac"), "PermissionError: Permission denied"),
+    (OSError(), "OSError: no reason given"),
+    (ZeroDivisionError("float division by zero"), "ZeroDivisionError: float division by zero"),
+    (struct.error("unpack requires a buffer of 4 bytes"),
+     "struct.error: unpack requires a buffer of 4 bytes"),
+])
+def test_every_error_text_names_its_type_and_a_reason(error, text):
+    assert describe(error) == text
 
 
 def test_videos_mutagen_cannot_read_keep_their_file_row_and_get_no_media_row(tmp_path, db, scan):
