@@ -38,7 +38,7 @@ ALIASES = {
     # ID3
     "tit2": "title", "tpe1": "artist", "talb": "album", "tpe2": "albumartist",
     "trck": "tracknumber", "tpos": "discnumber", "tdrc": "date", "tyer": "year", "tcon": "genre",
-    "tcom": "composer", "tcmp": "compilation", "comm": "comment",
+    "tcom": "composer", "tcmp": "compilation",
     "ufid:http://musicbrainz.org": "musicbrainz_trackid",
     "txxx:musicbrainz album id": "musicbrainz_albumid",
     "txxx:musicbrainz artist id": "musicbrainz_artistid",
@@ -208,13 +208,15 @@ def _items(tags: Any) -> Iterable[tuple[str, Any]]:
         yield from tags.items()
 
 
+# Frames a file may hold several of, told apart by a description, language, owner or
+# address: each keeps those in its key, mutagen's own (`COMM:iTunNORM:eng`, `TXXX:desc`),
+# or the four COMM frames of one file would be one list under `comm`.
+DESCRIBED_FRAMES = frozenset(("TXXX", "WXXX", "COMM", "USLT", "SYLT", "UFID", "GEOB", "POPM",
+                              "USER", "RVA2"))
+
+
 def _id3_key(frame: Any) -> str:
-    name = frame.FrameID
-    if name == "TXXX":
-        return f"TXXX:{frame.desc}"
-    if name == "UFID":
-        return f"UFID:{frame.owner}"
-    return name  # COMM, USLT... of all languages share one key
+    return frame.HashKey if frame.FrameID in DESCRIBED_FRAMES else frame.FrameID
 
 
 def _id3_values(frame: Any) -> list:
@@ -222,7 +224,10 @@ def _id3_values(frame: Any) -> list:
         return list(frame.genres)
     if frame.FrameID == "UFID":
         return [frame.data]
-    return list(getattr(frame, "text", [])) or [str(frame)]
+    text = getattr(frame, "text", None)
+    if isinstance(text, str):  # USLT, USER: one text, not a list of texts (nor of letters)
+        return [text]
+    return list(text or []) or [str(frame)]
 
 
 def _values(value: Any) -> list:
@@ -266,8 +271,13 @@ def canonical(flat: dict[str, list[str]]) -> dict[str, list[str]]:
 _CANONICAL: dict[str, str] = {}  # the same few keys come back for every file
 
 
+# The COMM frames that are the comment: no description, or ID3v1's (as mutagen reads it).
+# Those with one (iTunNORM, iTunSMPB, a player's own) are data kept in `tags` only.
+COMMENT_FRAMES = ("comm::", "comm:id3v1 comment:")
+
+
 def _canonical_name(key: str) -> str:
-    name = ALIASES.get(key, key)
+    name = "comment" if key.startswith(COMMENT_FRAMES) else ALIASES.get(key, key)
     for prefix in ("txxx:", "----:com.apple.itunes:"):  # free-form keys: their own name
         name = name.removeprefix(prefix)
     if len(_CANONICAL) < 10_000:

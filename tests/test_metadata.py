@@ -26,7 +26,7 @@ import mutagen
 import pytest
 from mutagen.apev2 import APEv2
 from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TIT2, delete as delete_id3
+from mutagen.id3 import COMM, ID3, TIT2, USLT, WXXX, delete as delete_id3
 
 from conftest import DATA, connect, files
 from indexer import Manager
@@ -191,6 +191,46 @@ def test_each_format_is_catalogued_with_its_tags_and_stream_properties(samples, 
 ], ids=["riff-info", "id3v24", "apev2"])
 def test_every_tag_is_kept_in_the_tags_json(samples, name, tags):
     assert json.loads(samples[name]["tags"]) == tags
+
+
+def test_id3_frames_told_apart_by_description_and_language_each_keep_their_own_key(
+        tmp_path, db, scan):
+    song = put(tmp_path / "music", "id3v24.mp3", "comments.mp3")
+    tags = ID3(song)
+    tags.add(COMM(encoding=3, lang="eng", desc="", text=["A comment"]))
+    tags.add(COMM(encoding=3, lang="deu", desc="", text=["Ein Kommentar"]))
+    tags.add(COMM(encoding=3, lang="eng", desc="iTunNORM", text=[" 00000A2C 00000A2C"]))
+    tags.add(COMM(encoding=3, lang="fra", desc="Songs-DB_Custom1", text=["humeur: calme"]))
+    tags.add(USLT(encoding=3, lang="eng", desc="", text="la la la\nla"))
+    tags.add(WXXX(encoding=3, desc="Bandcamp", url="https://band.example/"))
+    tags.save()
+
+    scan(tmp_path / "music")
+
+    row = media(db)["comments.mp3"]
+    described = {k: v for k, v in json.loads(row["tags"]).items() if k[:4] in ("comm", "uslt", "wxxx")}
+    assert described == {
+        "comm::eng": ["A comment"], "comm::deu": ["Ein Kommentar"],
+        "comm:itunnorm:eng": [" 00000A2C 00000A2C"], "comm:songs-db_custom1:fra": ["humeur: calme"],
+        "uslt::eng": ["la la la\nla"],  # the lyrics, not a list of their letters
+        "wxxx:bandcamp": ["https://band.example/"]}
+    # the comment is what has no description: iTunNORM and a player's data are not
+    assert row["comment"] == "A comment; Ein Kommentar"
+
+
+def test_an_id3v1_comment_is_the_comment(tmp_path, db, scan):
+    song = put(tmp_path / "music", "id3v1.mp3", "old.mp3")
+    v1 = (b"TAG" + b"Old Song".ljust(30, b"\0") + b"Old Artist".ljust(30, b"\0")
+          + b"Old Album".ljust(30, b"\0") + b"1999" + b"Ripped in 1999".ljust(30, b"\0") + b"\x11")
+    data = song.read_bytes()
+    assert data[-128:-125] == b"TAG"  # the sample's own ID3v1 tag, replaced
+    song.write_bytes(data[:-128] + v1)
+
+    scan(tmp_path / "music")
+
+    row = media(db)["old.mp3"]
+    assert (row["title"], row["comment"]) == ("Old Song", "Ripped in 1999")
+    assert json.loads(row["tags"])["comm:id3v1 comment:eng"] == ["Ripped in 1999"]
 
 
 def test_an_opus_file_has_the_48_khz_sample_rate_opus_always_decodes_at(samples):
