@@ -84,7 +84,7 @@ def read_tags(job: TagJob) -> Tags:
                         error="not a recognised audio file (mutagen found no format)")
         tagged_pictures: list = []
         flat = {**_extra_tags(parsed, job.path), **flatten(parsed.tags, tagged_pictures)}
-        pictures = list(_pictures(parsed, tagged_pictures))
+        pictures = [p for p in _pictures(parsed, tagged_pictures) if _kept(p)]
         art = tuple(_store(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
         columns = {**tag_columns(flat), **stream_columns(parsed),
                    "has_embedded_art": int(bool(pictures))}
@@ -378,10 +378,18 @@ def positive(value: Any) -> int | None:
 
 # --- embedded pictures
 
+def _kept(picture: tuple[bytes, str, int]) -> bool:
+    """A picture the catalogue keeps, and so counts in `has_embedded_art`: some bytes, at
+    most MAX_IMAGE_BYTES, and not a link (MIME type "-->": ID3 and FLAC let the data be
+    a URL). Taggers leave empty picture blocks behind; each of those said "has art"
+    with no `file_artwork` row."""
+    data, mime, _ = picture
+    return 0 < len(data) <= artwork.MAX_IMAGE_BYTES and mime != "-->"
+
+
 def _store(pictures: list, art_dir: str, thumbnails: tuple[int, ...]) -> Iterable[artwork.ArtRef]:
     for data, mime, picture_type in pictures:
-        if data and len(data) <= artwork.MAX_IMAGE_BYTES:
-            yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
+        yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
 
 
 def _pictures(parsed: Any, tagged: list) -> Iterable[tuple[bytes, str, int]]:

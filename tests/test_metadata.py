@@ -25,7 +25,7 @@ from pathlib import Path
 import mutagen
 import pytest
 from mutagen.apev2 import APEv2
-from mutagen.flac import FLAC
+from mutagen.flac import FLAC, Picture
 from mutagen.id3 import COMM, ID3, TIT2, USLT, WXXX, delete as delete_id3
 
 from conftest import DATA, connect, files
@@ -562,6 +562,34 @@ def test_a_file_with_a_picture_says_so_when_the_artwork_cache_is_off(tmp_path, d
     Manager(db_path=db, roots=[str(tmp_path / "music")], config_file=str(config), env={},
             parallel=False).scan()
     assert media(db)["art.mp3"]["has_embedded_art"] == 1
+
+
+def flac_with_pictures(folder: Path, name: str, *pictures: tuple[str, bytes]) -> Path:
+    song = put(folder, "tone.flac", name)
+    audio = FLAC(song)
+    for mime, data in pictures:
+        picture = Picture()
+        picture.type, picture.mime, picture.data = 3, mime, data
+        audio.add_picture(picture)
+    audio.save()
+    return song
+
+
+def test_has_embedded_art_says_whether_the_file_has_a_picture_in_file_artwork(tmp_path, db, scan):
+    music = tmp_path / "music"
+    flac_with_pictures(music, "empty.flac", ("image/jpeg", b""))  # a tagger's leftover block
+    flac_with_pictures(music, "link.flac", ("-->", b"https://covers.example/1.jpg"))
+    flac_with_pictures(music, "both.flac", ("image/jpeg", b""), ("image/jpeg", COVER))
+
+    scan(music)
+
+    stored = {Path(r[0]).name: r[1] for r in query(
+        db, "SELECT f.path, count(a.file_id) FROM files f JOIN media m ON m.file_id = f.id "
+            "LEFT JOIN file_artwork a ON a.file_id = f.id GROUP BY f.id")}
+    assert stored == {"empty.flac": 0, "link.flac": 0, "both.flac": 1}
+    assert {name: row["has_embedded_art"] for name, row in media(db).items()} == {
+        "empty.flac": 0, "link.flac": 0, "both.flac": 1}
+    assert [tuple(r) for r in query(db, "SELECT hash FROM artwork")] == [(digest(COVER),)]
 
 
 # --- reading the catalogue
