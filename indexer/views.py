@@ -15,8 +15,8 @@ as TEXT. A count can be no table's column: `album_artwork.tracks` is declared
 
 Timed by bench/views.py on a catalogue of 50,000 tracks (docs/benchmarks.md).
 V2's `album_artwork` looked for each album's cover with a scan of `media`
-(13.5 s); here that is a walk of the index `media_album_key` in track order,
-which stops at the first track with a cover (0.07 s). `tracks` stays a plain join
+(15 s); here that is a walk of the index `media_album_key` in track order,
+which stops at the first track with a cover (0.08 s). `tracks` stays a plain join
 that SQLite flattens into the query that reads it, so `SELECT * FROM tracks
 WHERE id = ?` is one lookup.
 """
