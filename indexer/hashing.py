@@ -27,7 +27,7 @@ import xxhash
 from .kinds import is_cover, taggable
 from .paths import db_text
 from .records import (FileFailure, Gone, Hashed, HashResult, Known, Seen, Stored, ToHash,
-                      Unstable)
+                      Unstable, describe)
 
 
 def needs_reading(seen: Seen, row: Known) -> bool:
@@ -172,11 +172,11 @@ class Hasher:
         except FileNotFoundError:
             return FileFailure(seen, "vanished before it could be read", item.row, vanished=True)
         except OSError as error:
-            return FileFailure(seen, _describe(error), item.row)
+            return FileFailure(seen, describe(error), item.row)
         try:
             return self._read(fd, item)
         except OSError as error:
-            return FileFailure(seen, _describe(error), item.row)
+            return FileFailure(seen, describe(error), item.row)
         finally:
             os.close(fd)
 
@@ -222,7 +222,3 @@ def _restat(seen: Seen, info: os.stat_result) -> Seen:
         return seen
     return seen._replace(size=info.st_size, mtime_ns=info.st_mtime_ns, inode=info.st_ino,
                          device=info.st_dev, ctime_ns=info.st_ctime_ns)
-
-
-def _describe(error: OSError) -> str:
-    return f"{type(error).__name__}: {error.strerror or error}"

@@ -22,7 +22,7 @@ from typing import Any
 import mutagen
 
 from . import artwork, riff
-from .records import MEDIA_COLUMNS, TagJob, Tags
+from .records import MEDIA_COLUMNS, TagJob, Tags, describe
 
 MAX_DURATION_S = 30 * 24 * 3600  # longer is garbage, not an audiobook
 
@@ -38,7 +38,7 @@ ALIASES = {
     # ID3
     "tit2": "title", "tpe1": "artist", "talb": "album", "tpe2": "albumartist",
     "trck": "tracknumber", "tpos": "discnumber", "tdrc": "date", "tyer": "year", "tcon": "genre",
-    "tcom": "composer", "tcmp": "compilation", "comm": "comment",
+    "tcom": "composer", "tcmp": "compilation",
     "ufid:http://musicbrainz.org": "musicbrainz_trackid",
     "txxx:musicbrainz album id": "musicbrainz_albumid",
     "txxx:musicbrainz artist id": "musicbrainz_artistid",
@@ -84,14 +84,14 @@ def read_tags(job: TagJob) -> Tags:
                         error="not a recognised audio file (mutagen found no format)")
         tagged_pictures: list = []
         flat = {**_extra_tags(parsed, job.path), **flatten(parsed.tags, tagged_pictures)}
-        pictures = list(_pictures(parsed, tagged_pictures))
+        pictures = [p for p in _pictures(parsed, tagged_pictures) if _kept(p)]
         art = tuple(_store(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
         columns = {**tag_columns(flat), **stream_columns(parsed),
                    "has_embedded_art": int(bool(pictures))}
         return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                     json.dumps(flat, ensure_ascii=False, sort_keys=True), art)
     except Exception as error:  # a parser's bug on a hostile file is this file's error, not ours
-        text = f"{type(error).__name__}: {_without_path(str(error), job.path)}"[:500]
+        text = _without_path(describe(error), job.path)[:500]
         # The disk or the cache failed, not the file's bytes (mutagen wraps OSError):
         # no verdict, so it is read again next scan.
         return failed(job, text, final=not _environmental(error))
@@ -208,13 +208,15 @@ def _items(tags: Any) -> Iterable[tuple[str, Any]]:
         yield from tags.items()
 
 
+# Frames a file may hold several of, told apart by a description, language, owner or
+# address: each keeps those in its key, mutagen's own (`COMM:iTunNORM:eng`, `TXXX:desc`),
+# or the four COMM frames of one file would be one list under `comm`.
+DESCRIBED_FRAMES = frozenset(("TXXX", "WXXX", "COMM", "USLT", "SYLT", "UFID", "GEOB", "POPM",
+                              "USER", "RVA2"))
+
+
 def _id3_key(frame: Any) -> str:
-    name = frame.FrameID
-    if name == "TXXX":
-        return f"TXXX:{frame.desc}"
-    if name == "UFID":
-        return f"UFID:{frame.owner}"
-    return name  # COMM, USLT... of all languages share one key
+    return frame.HashKey if frame.FrameID in DESCRIBED_FRAMES else frame.FrameID
 
 
 def _id3_values(frame: Any) -> list:
@@ -222,7 +224,10 @@ def _id3_values(frame: Any) -> list:
         return list(frame.genres)
     if frame.FrameID == "UFID":
         return [frame.data]
-    return list(getattr(frame, "text", [])) or [str(frame)]
+    text = getattr(frame, "text", None)
+    if isinstance(text, str):  # USLT, USER: one text, not a list of texts (nor of letters)
+        return [text]
+    return list(text or []) or [str(frame)]
 
 
 def _values(value: Any) -> list:
@@ -266,8 +271,13 @@ def canonical(flat: dict[str, list[str]]) -> dict[str, list[str]]:
 _CANONICAL: dict[str, str] = {}  # the same few keys come back for every file
 
 
+# The COMM frames that are the comment: no description, or ID3v1's (as mutagen reads it).
+# Those with one (iTunNORM, iTunSMPB, a player's own) are data kept in `tags` only.
+COMMENT_FRAMES = ("comm::", "comm:id3v1 comment:")
+
+
 def _canonical_name(key: str) -> str:
-    name = ALIASES.get(key, key)
+    name = "comment" if key.startswith(COMMENT_FRAMES) else ALIASES.get(key, key)
     for prefix in ("txxx:", "----:com.apple.itunes:"):  # free-form keys: their own name
         name = name.removeprefix(prefix)
     if len(_CANONICAL) < 10_000:
@@ -368,10 +378,18 @@ def positive(value: Any) -> int | None:
 
 # --- embedded pictures
 
+def _kept(picture: tuple[bytes, str, int]) -> bool:
+    """A picture the catalogue keeps, and so counts in `has_embedded_art`: some bytes, at
+    most MAX_IMAGE_BYTES, and not a link (MIME type "-->": ID3 and FLAC let the data be
+    a URL). Taggers leave empty picture blocks behind; each of those said "has art"
+    with no `file_artwork` row."""
+    data, mime, _ = picture
+    return 0 < len(data) <= artwork.MAX_IMAGE_BYTES and mime != "-->"
+
+
 def _store(pictures: list, art_dir: str, thumbnails: tuple[int, ...]) -> Iterable[artwork.ArtRef]:
     for data, mime, picture_type in pictures:
-        if data and len(data) <= artwork.MAX_IMAGE_BYTES:
-            yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
+        yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
 
 
 def _pictures(parsed: Any, tagged: list) -> Iterable[tuple[bytes, str, int]]:

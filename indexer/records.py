@@ -109,6 +109,48 @@ class FileFailure(NamedTuple):
     vanished: bool = False
 
 
+def describe(error: BaseException) -> str:
+    """The text of a per-file error, for its row and the log: `Type: reason`.
+
+    The one place errors become text, so no row ever says only `error: `. An
+    OSError gives its strerror (`Permission denied`, no errno or path). A type
+    named only `error` or `Error` (each mutagen format's, struct's) is named with
+    its module: `mutagen.flac.error`. An exception with no message at all (real
+    WAV files make mutagen raise `error(error(OSError()))`) says so, and names the
+    exceptions it came from."""
+    reason = _reason(error)
+    if reason:
+        return f"{_type_name(error)}: {reason}"
+    causes = [f"{_type_name(e)}: {_reason(e)}" if _reason(e) else _type_name(e)
+              for e in _causes(error)]
+    return f"{_type_name(error)}: no reason given" + (f" (from {', from '.join(causes)})"
+                                                       if causes else "")
+
+
+def _reason(error: BaseException) -> str:
+    return (getattr(error, "strerror", None) or str(error)).strip()
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    if kind.__name__.lower() != "error":
+        return kind.__name__
+    module = ".".join(part for part in kind.__module__.split(".") if not part.startswith("_"))
+    return f"{module}.{kind.__name__}"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """What `error` came from: its cause, context, or an exception it was made of."""
+    causes: list[BaseException] = []
+    while len(causes) < 5:
+        wrapped = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+        error = error.__cause__ or wrapped or error.__context__
+        if error is None or error in causes:
+            return causes
+        causes.append(error)
+    return causes
+
+
 class Unstable(NamedTuple):
     """A file whose size or times changed while it was read: retry, never record."""
 

@@ -27,7 +27,8 @@ from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher
 from .paths import absolute, db_text, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
-from .records import Counters, Gone, Hashed, Problem, Progress, Settle, Tally, ToHash, Unstable
+from .records import (Counters, Gone, Hashed, Problem, Progress, Settle, Tally, ToHash, Unstable,
+                      describe)
 from .tagging import Tagging
 from .order import only, within
 from .survey import Part, Settings as SurveySettings, Survey, Surveyed, merged, split, whole
@@ -159,7 +160,7 @@ class Scan:
             return "failed", str(error)
         except Exception as error:  # unforeseen: this job fails, whoever runs it goes on
             log.exception("scan job %d failed", self.writer.job_id)
-            return "failed", self._message(f"failed: {type(error).__name__}: {error}")
+            return "failed", self._message(f"failed: {describe(error)}")
 
     def _walk_and_hash(self, roots: list[str], catalogue_empty: bool) -> None:
         hasher = Hasher(self.settings.hash_buffer_kib, follow_symlinks=self.library.follow_symlinks,

@@ -8,12 +8,16 @@ either happens whole or not at all.
 The `changes` feed is written by triggers, not by the scanner: any write to
 `files`, from a scan, the daemon or a future tool, appends exactly the
 changes it makes, in the same transaction.
+
+The views as they are now live in views.py; V2 keeps their first definitions.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+
+from . import views
 
 # CHECK constraints are OR chains, not `IN (...)`: SQLite 3.40 builds a temporary
 # table for an IN list on every row checked, and that tripled the cost of an
@@ -424,8 +428,9 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+# _v4: the feed's job_id and 'tagged' changes; views.recreate: schema 5, the views of views.py
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _script(V1), _script(V2), _v3, _v4)
+    _script(V1), _script(V2), _v3, _v4, views.recreate)
 VERSION = len(MIGRATIONS)
 
 

@@ -49,7 +49,7 @@ from .config import LibraryConfig
 from .hashing import Hasher
 from .kinds import kind_of
 from .paths import db_text, os_path, printable
-from .records import FileFailure, Hashed, Problem, Seen, ToHash, Unstable
+from .records import FileFailure, Hashed, Problem, Seen, ToHash, Unstable, describe
 from .scan import nest_free
 from .walk import Listing, RootUnusable, Walk, check_root, ignore_matcher
 
@@ -321,7 +321,7 @@ class Verify:
             return Finding("gone", row.path, row.path_raw)
         except OSError as error:
             return Finding("unreadable", row.path, row.path_raw,
-                           reason=f"{type(error).__name__}: {error.strerror or error}")
+                           reason=describe(error))
         return Finding("excluded", row.path, row.path_raw, reason=self._why_excluded(path, info))
 
     def _why_excluded(self, path: str, info: os.stat_result) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .paths import db_text, printable
 from .kinds import KIND_OF_EXTENSION
-from .records import Problem, Seen
+from .records import Problem, Seen, describe
 
 log = logging.getLogger(__name__)
 
@@ -185,4 +185,4 @@ class Walk:
 def _problem(path: str, error: OSError) -> Problem:
     if isinstance(error, FileNotFoundError):
         return Problem(path, "walk", "vanished while the folder was being read")
-    return Problem(path, "walk", f"{type(error).__name__}: {error.strerror or error}")
+    return Problem(path, "walk", describe(error))

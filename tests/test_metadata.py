@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -24,13 +25,14 @@ from pathlib import Path
 import mutagen
 import pytest
 from mutagen.apev2 import APEv2
-from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TIT2, delete as delete_id3
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import COMM, ID3, TIT2, USLT, WXXX, delete as delete_id3
 
 from conftest import DATA, connect, files
 from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
+from indexer.records import describe
 
 COVER = (DATA / "cover.jpg").read_bytes()  # 64x64, embedded in art.mp3 and art.flac
 MODES = pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
@@ -191,6 +193,46 @@ def test_every_tag_is_kept_in_the_tags_json(samples, name, tags):
     assert json.loads(samples[name]["tags"]) == tags
 
 
+def test_id3_frames_told_apart_by_description_and_language_each_keep_their_own_key(
+        tmp_path, db, scan):
+    song = put(tmp_path / "music", "id3v24.mp3", "comments.mp3")
+    tags = ID3(song)
+    tags.add(COMM(encoding=3, lang="eng", desc="", text=["A comment"]))
+    tags.add(COMM(encoding=3, lang="deu", desc="", text=["Ein Kommentar"]))
+    tags.add(COMM(encoding=3, lang="eng", desc="iTunNORM", text=[" 00000A2C 00000A2C"]))
+    tags.add(COMM(encoding=3, lang="fra", desc="Songs-DB_Custom1", text=["humeur: calme"]))
+    tags.add(USLT(encoding=3, lang="eng", desc="", text="la la la\nla"))
+    tags.add(WXXX(encoding=3, desc="Bandcamp", url="https://band.example/"))
+    tags.save()
+
+    scan(tmp_path / "music")
+
+    row = media(db)["comments.mp3"]
+    described = {k: v for k, v in json.loads(row["tags"]).items() if k[:4] in ("comm", "uslt", "wxxx")}
+    assert described == {
+        "comm::eng": ["A comment"], "comm::deu": ["Ein Kommentar"],
+        "comm:itunnorm:eng": [" 00000A2C 00000A2C"], "comm:songs-db_custom1:fra": ["humeur: calme"],
+        "uslt::eng": ["la la la\nla"],  # the lyrics, not a list of their letters
+        "wxxx:bandcamp": ["https://band.example/"]}
+    # the comment is what has no description: iTunNORM and a player's data are not
+    assert row["comment"] == "A comment; Ein Kommentar"
+
+
+def test_an_id3v1_comment_is_the_comment(tmp_path, db, scan):
+    song = put(tmp_path / "music", "id3v1.mp3", "old.mp3")
+    v1 = (b"TAG" + b"Old Song".ljust(30, b"\0") + b"Old Artist".ljust(30, b"\0")
+          + b"Old Album".ljust(30, b"\0") + b"1999" + b"Ripped in 1999".ljust(30, b"\0") + b"\x11")
+    data = song.read_bytes()
+    assert data[-128:-125] == b"TAG"  # the sample's own ID3v1 tag, replaced
+    song.write_bytes(data[:-128] + v1)
+
+    scan(tmp_path / "music")
+
+    row = media(db)["old.mp3"]
+    assert (row["title"], row["comment"]) == ("Old Song", "Ripped in 1999")
+    assert json.loads(row["tags"])["comm:id3v1 comment:eng"] == ["Ripped in 1999"]
+
+
 def test_an_opus_file_has_the_48_khz_sample_rate_opus_always_decodes_at(samples):
     assert samples["tone.opus"]["sample_rate"] == 48000
 
@@ -323,8 +365,8 @@ def test_broken_files_are_recorded_with_their_exception_and_the_scan_goes_on(tmp
 
     rows = media(db)
     assert {name: row["error"] for name, row in rows.items()} == {
-        "truncated.flac": "error: file said 8192 bytes, read 737 bytes",
-        "empty.flac": "error: file said 4 bytes, read 0 bytes",
+        "truncated.flac": "mutagen.flac.error: file said 8192 bytes, read 737 bytes",
+        "empty.flac": "mutagen.flac.error: file said 4 bytes, read 0 bytes",
         # the verdict is about the content, which a renamed file keeps: no path in it
         "notes.flac": "FLACNoHeaderError: the file is not a valid FLAC file",
         "zero_tickdiv.mid": "ZeroDivisionError: float division by zero",
@@ -339,6 +381,31 @@ def test_broken_files_are_recorded_with_their_exception_and_the_scan_goes_on(tmp
         assert values == dict.fromkeys(values), name  # every tag and stream column NULL
     assert (result.status, metadata_counts(result)) == ("completed", (6, 2, 0, 4))
     assert {row["error"] for row in files(db).values()} == {None}  # the files themselves are fine
+
+
+def test_an_error_without_a_message_still_says_what_failed_and_where_it_came_from(
+        tmp_path, db, scan):
+    wav = bytearray((DATA / "id3.wav").read_bytes())
+    chunk = wav.find(b"id3 ")
+    wav[chunk + 14:chunk + 18] = bytes([0, 0, 0x7F, 0x7F])  # the ID3 tag: longer than its chunk
+    put(tmp_path / "music", "id3.wav", "overrun.wav").write_bytes(wav)
+
+    scan(tmp_path / "music")
+
+    # mutagen raises error(error(OSError())), whose text is empty: the row said "error: "
+    assert media(db)["overrun.wav"]["error"] == (
+        "mutagen.wave.error: no reason given (from mutagen.id3.error, from OSError)")
+
+
+@pytest.mark.parametrize("error, text", [
+    (PermissionError(13, "Permission denied", "/srv/music/a.flac"), "PermissionError: Permission denied"),
+    (OSError(), "OSError: no reason given"),
+    (ZeroDivisionError("float division by zero"), "ZeroDivisionError: float division by zero"),
+    (struct.error("unpack requires a buffer of 4 bytes"),
+     "struct.error: unpack requires a buffer of 4 bytes"),
+])
+def test_every_error_text_names_its_type_and_a_reason(error, text):
+    assert describe(error) == text
 
 
 def test_videos_mutagen_cannot_read_keep_their_file_row_and_get_no_media_row(tmp_path, db, scan):
@@ -495,6 +562,34 @@ def test_a_file_with_a_picture_says_so_when_the_artwork_cache_is_off(tmp_path, d
     Manager(db_path=db, roots=[str(tmp_path / "music")], config_file=str(config), env={},
             parallel=False).scan()
     assert media(db)["art.mp3"]["has_embedded_art"] == 1
+
+
+def flac_with_pictures(folder: Path, name: str, *pictures: tuple[str, bytes]) -> Path:
+    song = put(folder, "tone.flac", name)
+    audio = FLAC(song)
+    for mime, data in pictures:
+        picture = Picture()
+        picture.type, picture.mime, picture.data = 3, mime, data
+        audio.add_picture(picture)
+    audio.save()
+    return song
+
+
+def test_has_embedded_art_says_whether_the_file_has_a_picture_in_file_artwork(tmp_path, db, scan):
+    music = tmp_path / "music"
+    flac_with_pictures(music, "empty.flac", ("image/jpeg", b""))  # a tagger's leftover block
+    flac_with_pictures(music, "link.flac", ("-->", b"https://covers.example/1.jpg"))
+    flac_with_pictures(music, "both.flac", ("image/jpeg", b""), ("image/jpeg", COVER))
+
+    scan(music)
+
+    stored = {Path(r[0]).name: r[1] for r in query(
+        db, "SELECT f.path, count(a.file_id) FROM files f JOIN media m ON m.file_id = f.id "
+            "LEFT JOIN file_artwork a ON a.file_id = f.id GROUP BY f.id")}
+    assert stored == {"empty.flac": 0, "link.flac": 0, "both.flac": 1}
+    assert {name: row["has_embedded_art"] for name, row in media(db).items()} == {
+        "empty.flac": 0, "link.flac": 0, "both.flac": 1}
+    assert [tuple(r) for r in query(db, "SELECT hash FROM artwork")] == [(digest(COVER),)]
 
 
 # --- reading the catalogue
