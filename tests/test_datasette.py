@@ -179,7 +179,9 @@ def test_changes_since_a_seq_are_the_changes_after_it_in_order(catalogue, datase
     every = datasette.rows("/library/changes_since.json?since=0")
     assert [c["seq"] for c in every] == [r[0] for r in catalogue.query(
         "SELECT seq FROM changes ORDER BY seq")]
-    assert len(every) == 9  # 8 files added (7 tracks, a cover), one gone
+    assert [c["kind"] for c in every].count("added") == 8  # 7 tracks, a cover
+    assert [c["kind"] for c in every].count("tagged") == 8  # each, its tags or its error
+    assert len(every) == 8 + 8 + 1  # and one gone
 
 
 def test_the_files_with_errors_query_gives_each_with_its_reason(catalogue, datasette):

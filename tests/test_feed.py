@@ -247,3 +247,37 @@ def _settled(service: Service, db: Path, root: Path) -> bool:
     on_disk = {str(p) for p in root.rglob("*") if p.is_file() and p.suffix != ".nfo"}
     return (not (status["queued"] or status["pending_places"] or status["current"])
             and set(files(db, "present")) == on_disk)
+
+
+def test_a_catalogue_of_schema_2_is_migrated_in_place_its_feed_kept_and_numbered_on(
+        tmp_path, library):
+    from indexer import schema
+    db = tmp_path / "library.db"
+    with connect(db) as conn:
+        conn.isolation_level = None
+        for step in schema.MIGRATIONS[:2]:
+            step(conn)
+        conn.execute("PRAGMA user_version = 2")
+        for n in range(3):  # rows a schema-2 indexer wrote, its triggers their changes
+            conn.execute("INSERT INTO files (root, path, dir, size, mtime_ns, inode, device, kind, "
+                         "first_seen, updated_at) VALUES ('/srv/music', ?, '/srv/music', 1, 1, ?, "
+                         "1, 'audio', 't', 't')", (f"/srv/music/{n}.mp3", n))
+        conn.execute("INSERT INTO media (file_id, content_hash, title, extracted_at) "
+                     "VALUES (1, 'h', 'Kept', 't')")
+        conn.execute("DELETE FROM changes WHERE seq = 3")  # a number read, its row gone
+        rows_before = [tuple(r) for r in conn.execute("SELECT * FROM files ORDER BY id")]
+        feed_before = [tuple(r) for r in conn.execute("SELECT * FROM changes ORDER BY seq")]
+
+    job = scan(db, library).job_id
+
+    with connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
+        assert [tuple(r)[:-1] for r in conn.execute(  # less the new ctime_ns
+            "SELECT * FROM files WHERE id <= 3 ORDER BY id")] == rows_before
+        assert conn.execute("SELECT title FROM media WHERE file_id = 1").fetchone()[0] == "Kept"
+        old = [tuple(r) for r in conn.execute("SELECT * FROM changes WHERE seq <= 3 ORDER BY seq")]
+        new = list(conn.execute("SELECT * FROM changes WHERE seq > 3 ORDER BY seq"))
+        assert conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 12 + 1  # and "Kept"
+    assert old == [(*row, None) for row in feed_before]
+    assert new[0]["seq"] == 4 and {r["job_id"] for r in new} == {job}
+    assert {r["kind"] for r in new} == {"added", "tagged"}
