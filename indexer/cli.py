@@ -347,7 +347,8 @@ def changes(
                                          "each as it is committed, until Ctrl-C.")] = False,
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
-    """The change feed: added, modified, moved, missing and restored files, in order.
+    """The change feed, in order: files added, modified, moved, missing, restored, purged,
+    and tagged (their tags read).
 
     Example: indexer changes --since 1200 --follow --json   (push changes to a media server)
     """

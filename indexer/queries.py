@@ -21,11 +21,11 @@ EXPORT_COLUMNS = (
 def changes(conn: sqlite3.Connection, since: int = 0, batch: int = 1000) -> Iterator[dict]:
     """Changes after `since`, in order, read a batch at a time."""
     while True:
-        rows = conn.execute("SELECT seq, file_id, kind, path, old_path, at FROM changes "
+        rows = conn.execute("SELECT seq, file_id, kind, path, old_path, at, job_id FROM changes "
                             "WHERE seq > ? ORDER BY seq LIMIT ?", (since, batch)).fetchall()
-        for seq, file_id, kind, path, old_path, at in rows:
+        for seq, file_id, kind, path, old_path, at, job_id in rows:
             yield {"seq": seq, "file_id": file_id, "kind": kind, "path": path,
-                   "old_path": old_path, "at": at}
+                   "old_path": old_path, "at": at, "job_id": job_id}
             since = seq
         if len(rows) < batch:
             return

@@ -43,6 +43,7 @@ def test_changes_lists_the_feed_in_order_and_from_a_sequence_number(scanned, env
 
     assert [c["kind"] for c in feed if c["kind"] != "tagged"] == ["added"] * 15 + ["modified"]
     assert [c["seq"] for c in feed] == sorted(c["seq"] for c in feed)
+    assert len({c["job_id"] for c in feed}) == 2  # the first scan's, the second's
     assert [(c["kind"], c["path"]) for c in feed[-2:]] == [("modified", str(song)),
                                                            ("tagged", str(song))]
     assert since.splitlines()[0].split()[2:4] == ["modified", f"#{feed[-2]['file_id']}"]
