@@ -43,6 +43,19 @@ def make_library(root: Path, albums: int = 3, tracks: int = 4) -> list[Path]:
     return media
 
 
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory, monkeypatch) -> None:
+    """Each test its own HOME and XDG folders: nothing of the user's is read, and a
+    service's control socket (made under XDG_RUNTIME_DIR) is never left in /tmp."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name, folder in (("XDG_RUNTIME_DIR", "run"), ("XDG_CONFIG_HOME", ".config"),
+                         ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache")):
+        (home / folder).mkdir(parents=True, mode=0o700)
+        monkeypatch.setenv(name, str(home / folder))
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+
+
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
     root = tmp_path / "music"
