@@ -86,6 +86,7 @@ class Report:
     overflows_logged: int = 0
     errors_logged: int = 0
     service_died: int = 0
+    harness_error: str = ""
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -266,9 +267,14 @@ class Soak:
         self._churn()
 
     def _churn(self) -> bool:
-        """The user at work for `churn_s`; True if the loop is to end."""
+        """The user at work for `churn_s`; True if the loop is to end. A service that
+        died by itself meanwhile is counted, and started again (as systemd would)."""
         self._go.set()
-        return self._quit.wait(self.s.churn_s)
+        ended = self._quit.wait(self.s.churn_s)
+        if not self.service.alive():
+            self.report.service_died += 1
+            self.service.start()
+        return ended
 
     def _pause(self) -> float:
         """Pause the user; when its last change was whole."""
@@ -306,12 +312,16 @@ class Soak:
     # --- the user, the sampler
 
     def _user(self) -> None:
-        while not self._quit.is_set():
-            self._go.wait()
-            if self._quit.is_set():
-                return
-            self.library.change(go=self._go)
-            time.sleep(self.s.pace_s)
+        try:
+            while not self._quit.is_set():
+                self._go.wait()
+                if self._quit.is_set():
+                    return
+                self.library.change(go=self._go)
+                time.sleep(self.s.pace_s)
+        except Exception as error:  # the soak's own fault: it ends, saying so
+            self.report.harness_error = f"the user's changes failed: {error!r}"
+            self._quit.set()
 
     def _sampler(self) -> None:
         """Says idle while behind? `differences` keys stay the same while one fault lasts,

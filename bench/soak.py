@@ -45,7 +45,9 @@ def main() -> None:
 
 
 def healthy(report: Report) -> bool:
-    return (report.rows_wrong_at_end == 0 and report.ids_lost_at_end == 0
+    return (not report.harness_error and not report.service_died
+            and report.rows_wrong_at_end == 0
+            and report.ids_lost_at_end == 0
             and not report.idle_while_behind
             and all(r["converged_s"] is not None and r.get("ids_lost") == 0
                     for r in report.recoveries))
@@ -54,6 +56,8 @@ def healthy(report: Report) -> bool:
 def print_report(report: Report, s: Settings) -> None:
     print(f"soak: {s.files:,} files, seed {s.seed}, {report.changes:,} changes by the user, "
           f"{len(report.recoveries)} faults")
+    if report.harness_error:
+        print(f"NOT A VALID RUN: {report.harness_error}")
     print(f"{'at min':>7}  {'fault':<13}{'converged s':>12}{'rows wrong':>11}{'ids lost':>9}  detail")
     for r in report.recoveries:
         detail = {k: v for k, v in r.items() if k not in
@@ -74,7 +78,8 @@ def print_report(report: Report, s: Settings) -> None:
         print(f"  {bad}")
     print(f"at the end: {report.rows_wrong_at_end} rows wrong, {report.ids_lost_at_end} ids lost, "
           f"{report.without_tags_at_end} tracks without their tags; log: "
-          f"{report.overflows_logged} overflows, {report.errors_logged} error lines")
+          f"{report.overflows_logged} overflows, {report.errors_logged} error lines; the service "
+          f"died by itself {report.service_died} times")
     for example in report.ids_lost_examples:
         print(f"  id lost: {example}")
     print(f"{'when':<22}{'pid':>8}{'RSS MiB':>9}{'fds':>6}{'threads':>9}{'children':>10}")

@@ -140,7 +140,7 @@ class Library:
         self.history.append(f"rename\t{relative}\t{target}")
 
     def _rename_folder(self, folder: str) -> None:
-        new = f"{folder} (remaster {self._next})"
+        new = f"{folder.split(' (remaster ')[0]} (remaster {self._next})"  # (a name < 255 bytes)
         (self.base / folder).rename(self.base / new)
         self.history.append(f"rename folder\t{folder}\t{new}")
         self._folders = [new if f == folder else f for f in self._folders]

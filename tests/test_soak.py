@@ -27,6 +27,8 @@ def test_the_service_through_every_fault_ends_equal_to_the_disk_and_never_idle_b
 
     report = Soak(settings).run()
 
+    assert (report.harness_error, report.service_died) == ("", 0)
+
     done = [r["fault"] for r in report.recoveries]
     assert sorted(done) == sorted(f for f in FAULTS if root or f not in ("full-disk", "remount"))
     for recovery in report.recoveries:  # each fault recovered from, each id kept
