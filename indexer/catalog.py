@@ -305,9 +305,12 @@ def _create(path: Path, synchronous: str) -> None:
     conn = connect(partial, synchronous=synchronous)
     try:
         retrying(lambda: schema.migrate(conn))
-        # in a rollback journal until a writer opens it (in WAL): a reader who may not
-        # make the -shm can open it even if the writer is killed before that
-        conn.execute("PRAGMA journal_mode = DELETE")
+        # Born in WAL mode: the writer that opens it next changes nothing in its header.
+        # Switching a rollback-journal file to WAL there wrote a journal, and a kill in
+        # that moment left a hot one: every read-only reader failed ("attempt to write
+        # a readonly database"). Until that writer opens it (and makes the -shm), only
+        # readers who may write in the folder can open it: a kill in those milliseconds
+        # of a first scan costs readers without that right until the next writer.
     except sqlite3.Error as error:
         raise CatalogError(f"cannot create the catalogue {path}: {error}") from None
     finally:
