@@ -9,7 +9,6 @@ birth time (older kernels, some network file systems), the answer is None.
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import struct
@@ -20,12 +19,6 @@ _STATX_INO, _STATX_BTIME = 0x100, 0x800
 # struct statx: stx_mask at 0, stx_ino at 0x20, stx_btime (tv_sec, tv_nsec) at 0x50
 _MASK, _INO, _BTIME = struct.Struct("=I"), struct.Struct("=Q"), struct.Struct("=qI")
 
-
-def ctypes_errno() -> int:
-    import ctypes
-    return ctypes.get_errno()
-
-
 @functools.cache
 def _statx():
     try:
@@ -35,13 +28,9 @@ def _statx():
         return None
 
 
-GONE = -1  # the path no longer holds that inode: the file moved on, or went
-
-
 def birth_ns(path: str, inode: int) -> int | None:
     """When the file at `path` was born, in ns since the epoch, if it still has `inode`
-    and its file system says; GONE if the path holds no file or another inode now;
-    None if the birth time cannot be known. Symbolic links are not followed."""
+    and its file system says; None otherwise. Symbolic links are not followed."""
     found = _statx()
     if found is None:
         return None
@@ -49,11 +38,9 @@ def birth_ns(path: str, inode: int) -> int | None:
     buffer = make_buffer(256)
     if statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW,
               _STATX_INO | _STATX_BTIME, buffer) != 0:
-        return GONE if ctypes_errno() in (errno.ENOENT, errno.ENOTDIR) else None
+        return None
     mask = _MASK.unpack_from(buffer, 0)[0]
-    if _INO.unpack_from(buffer, 0x20)[0] != inode:
-        return GONE
-    if not mask & _STATX_BTIME:
+    if not mask & _STATX_BTIME or _INO.unpack_from(buffer, 0x20)[0] != inode:
         return None
     seconds, nanoseconds = _BTIME.unpack_from(buffer, 0x50)
     return seconds * 1_000_000_000 + nanoseconds

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from .birth import GONE, birth_ns
+from .birth import birth_ns
 from .identity import Arrival, Candidate
 from .order import within
 from .paths import db_text, os_path
@@ -80,8 +80,6 @@ def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
         others = [t for t in twins if t.id not in (item.row.id if item.row else None,)]
         born = birth_ns(seen.path, seen.inode) if any(
             t.ctime_ns != seen.ctime_ns for t in others) else None
-        if born == GONE:
-            continue
         arrivals.append(Arrival(db_text(seen.path)[0], seen.device, seen.inode, seen.size,
                                 item.hash, seen.ctime_ns, born,
                                 item.row.id if item.row is not None else None))
