@@ -35,6 +35,7 @@ from .debounce import Debouncer
 from .notify import Notifier
 from .order import within
 from .paths import absolute, printable
+from .push import Pusher
 from .records import Progress
 from .scan import Scan, ScanResult
 from .survey import Part, folder_only, tree, vanished, whole
@@ -86,6 +87,7 @@ class Service:
         self._scheduler = None
         self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
         self._room_at = 0  # bytes free there when it was found full
+        self.pusher = Pusher(config, self.stop_event)  # tells media servers: see push.py
 
     # --- asking (any thread)
 
@@ -134,6 +136,8 @@ class Service:
                 threads = [self._thread(self._pump_places, "debounce"),
                            self._thread(self._monitor_roots, "roots"),
                            self._thread(self._ping_watchdog, "watchdog")]
+                threads += [self._thread(delivery.run, f"push {delivery.name}")
+                            for delivery in self.pusher.start()]
                 self.request(Request("reconcile", frozenset(self.roots)))
                 self.notifier.send(READY=1, STATUS=f"watching {len(self.roots)} roots")
                 log.info("watching %s", ", ".join(f"{printable(r)} ({self.watcher.states[r]})"
@@ -148,6 +152,7 @@ class Service:
                     self.watcher.stop()
                 for thread in threads:
                     thread.join(timeout=5)
+                self.pusher.close()
                 control.close()
                 read_conn.close()
         return 1 if self.died else 0
@@ -514,7 +519,8 @@ class Service:
                             "queued": self._requests.qsize(), "pending_places": len(self.debouncer),
                             "unreconciled": sorted(self._unsure),
                             "waiting_for_room": self.waiting_for_room,
-                            "current": self.current, "last_reconcile": self.last_reconcile}}
+                            "current": self.current, "last_reconcile": self.last_reconcile,
+                            "push": self.pusher.status()}}
 
     def _apply_reload(self) -> None:
         self._reload.clear()
@@ -577,7 +583,8 @@ CHANGE_KINDS = ("added", "modified", "moved", "missing", "restored")
 # Keys a reload cannot apply to a running service (the catalogue is open, priority only
 # goes down): said in the log, applied at the next start. Every other key is applied.
 NEEDS_RESTART = {"database.path", "database.synchronous", "database.busy_timeout_s",
-                 "service.low_priority"}
+                 "service.low_priority", "notify", "push.delay_s", "push.tags_wait_s",
+                 "push.backoff_max_s", "push.batch_size", "push.timeout_s"}
 
 
 def _changed_keys(old: Config, new: Config) -> set[str]:
