@@ -165,6 +165,11 @@ def test_a_target_down_and_a_restart_meanwhile_end_with_every_change_delivered(
     wait_for(lambda: all_present(db, album), timeout=20, what="the first album")
     wait_for(lambda: first.status()["service"]["push"][0]["last_error"], timeout=10,
              what="the failure in status")
+    from conftest import cli_env, indexer
+    shown = indexer("status", "--db", db, env=cli_env(tmp_path), check=True).stdout
+    line = next(line for line in shown.splitlines() if "push hook" in line)
+    assert line.startswith("  push hook (webhook): cursor ") and " changes pending, last " \
+        "delivery none since start; last error " in line and "cannot reach" in line
     pushing.stop(first)
     second_album = copy_album(tmp_path / "b", music, "Two")  # while the service is down
     second = pushing([music], targets)
@@ -326,3 +331,55 @@ def test_a_token_is_never_in_status_logs_or_errors(music, tmp_path, pushing, cap
              what="the refusal")
     said = json.dumps(running.status()) + caplog.text + repr(running.config)
     assert "HTTP 401" in said and "TOPSECRET" not in said
+
+
+def test_notify_test_checks_each_target_now_one_line_each_with_the_fix(music, tmp_path):
+    from conftest import cli_env, indexer
+    plex = Server("plex", sections={"1": "/data/music"})
+    jellyfin = Server("jellyfin")
+    hook = Server("webhook")
+    other = music.parent / "films"
+    other.mkdir()
+    token_file = tmp_path / "plex.token"
+    token_file.write_text(plex.token + "\n")
+    path = tmp_path / "config.toml"
+    path.write_text(f"[library]\nroots = {json.dumps([str(music), str(other)])}\n" + toml([
+        {"name": "plex", "type": "plex", "url": plex.url, "token_file": str(token_file),
+         "rewrite": [[str(music), "/data/music"]]},
+        {"name": "jelly", "type": "jellyfin", "url": jellyfin.url, "token": "wrong"},
+        {"name": "hook", "type": "webhook", "url": hook.url},
+        {"name": "gone", "type": "emby", "url": "http://127.0.0.1:9", "token_file":
+         str(tmp_path / "missing.token")},
+    ]))
+    result = indexer("notify", "test", "--config", path, env=cli_env(tmp_path))
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1
+    assert lines[0].startswith("OK    notify plex: token taken")
+    assert lines[1].startswith(f"FAIL  notify plex: root {other} (in Plex {other}) is in no "
+                               "Plex library  -> add the folder")
+    assert lines[2].startswith("FAIL  notify jelly:") and "HTTP 401" in lines[2]
+    assert "-> check url and token" in lines[2] and "wrong" not in lines[2]
+    assert lines[3].startswith("OK    notify hook: a test POST")
+    assert lines[4].startswith("FAIL  notify gone: cannot read token_file")
+    assert len(lines) == 5
+    assert hook.requests()[0].json() == {"changes": []}
+
+    one = indexer("notify", "test", "hook", "--config", path, env=cli_env(tmp_path))
+    assert one.returncode == 0 and len(one.stdout.splitlines()) == 1
+    unknown = indexer("notify", "test", "nope", "--config", path, env=cli_env(tmp_path))
+    assert unknown.returncode == 2 and "no [[notify]] named 'nope'" in unknown.stderr
+    doctor = indexer("doctor", "--config", path, "--db", tmp_path / "x.db", env=cli_env(tmp_path))
+    assert "FAIL  notify jelly:" in doctor.stdout
+
+
+def test_the_example_config_names_every_notify_key_and_its_examples_load():
+    import tomllib
+    from indexer import push_config
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    block = text.split("# The media servers and hooks to tell")[1]
+    for key in push_config.KEYS:
+        assert f"{key} " in block or f"{key}," in block or f"{key})" in block, key
+    examples = block[block.index("# [[notify]]"):]
+    document = tomllib.loads("\n".join(line[2:] for line in examples.splitlines()))
+    found = push_config.targets(document["notify"])
+    assert {t.type for t in found} == set(push_config.TYPES) - {"emby"}
