@@ -224,7 +224,7 @@ KEYS: tuple[Key, ...] = (
     Key("service", "log_level", "info", _choice("debug", "info", "warning", "error"),
         "what the service logs"),
     Key("push", "delay_s", 2, _number_at_least(0),
-        "changes within this long of each other become one request per folder to a media server"),
+        "while scans go on, changes are sent once none came for this long (one request per folder)"),
     Key("push", "tags_wait_s", 30, _number_at_least(0),
         "an audio or video file is announced once its tags are read, or after this long at most"),
     Key("push", "backoff_max_s", 300, _number_at_least(1),

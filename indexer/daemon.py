@@ -87,7 +87,8 @@ class Service:
         self._scheduler = None
         self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
         self._room_at = 0  # bytes free there when it was found full
-        self.pusher = Pusher(config, self.stop_event)  # tells media servers: see push.py
+        self.pusher = Pusher(config, self.stop_event, self.idle_s)  # tells media servers
+        self._busy, self._busy_until = False, time.monotonic()  # see `idle_s`
 
     # --- asking (any thread)
 
@@ -146,6 +147,7 @@ class Service:
             finally:
                 self.notifier.send(STOPPING=1)
                 self.stop_event.set()
+                self.pusher.wake()
                 if scheduler is not None:
                     scheduler.shutdown(wait=False)
                 if self.watcher is not None:
@@ -186,9 +188,23 @@ class Service:
             return
         while not self._actions.empty():
             self._actions.get_nowait()(write_conn)
+            self.pusher.wake()
         request = self._gather()
-        if request is not None:
+        if request is None:
+            return
+        try:
             self._serve(request, write_conn, read_conn)
+        finally:
+            self._busy, self._busy_until = False, time.monotonic()
+            self.pusher.wake()
+
+    def idle_s(self) -> float:
+        """For how long the service has had no work: no scan running (with what follows
+        it: folders deferred until they settle), no request queued, no place waiting in
+        the debouncer; 0 while it has some. Push deliveries send at once when it is idle."""
+        if self._busy or not self._requests.empty() or len(self.debouncer):
+            return 0.0
+        return time.monotonic() - self._busy_until
 
     def _gather(self) -> Request | None:
         """The next request, with every other one waiting merged into it."""
@@ -196,6 +212,7 @@ class Service:
             first = self._requests.get(timeout=TICK_S)
         except queue.Empty:
             return None
+        self._busy = True  # (from here: `idle_s` must not see a request taken as none)
         merged = Request(first.kind, first.roots, first.places, first.rehash, list(first.replies))
         while True:
             try:

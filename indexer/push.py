@@ -8,9 +8,11 @@ a delivery; not the other targets). A round of a delivery:
    with what it takes to tell whether each is ready: its job has finished, and
    an audio or video file's tags are in (a later `tagged` change). Both are
    waited for at most `push.tags_wait_s`;
-2. waits until the feed has had no new change for `push.delay_s` (at most five
-   times that), so that a burst becomes one request per folder (the copy of an
-   album, scanned in one job or in several close together, is one request);
+2. sends at once if the service has no work left (no scan, request or waiting
+   place: nothing more is coming) and every change is settled; else waits until
+   the feed has had no new change for `push.delay_s` (at most five times that),
+   so that a burst becomes one request per folder (the copy of an album, scanned
+   in one job or in several close together, is one request);
 3. takes the ready prefix (never a later change before an earlier one), keeps the
    kinds of file the target wants, rewrites the paths, and has the target's
    adapter (targets.py) turn them into requests;
@@ -33,6 +35,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from . import catalog
 from .config import Config, PushConfig
@@ -42,7 +45,10 @@ from .targets import Adapter, Request, TargetError, adapter_for
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.2  # how often an idle delivery looks at the feed (one indexed read)
+POLL_S = 1.0  # how often a delivery looks at the feed unwoken (the service wakes it after
+# each job; this catches a long job's batches and the end of a wait for tags)
+HOLDING_S = 0.2  # how often it looks while it holds changes back
+IDLE_GRACE_S = 0.1  # the service idle this long: its work has ended, not paused between steps
 READ_MAX = 50_000  # changes read per round: a burst is one round, so one request per folder
 FIRST_BACKOFF_S = 1.0
 HOLD_AT_MOST = 5  # a feed that keeps growing is sent after 5 x delay_s all the same
@@ -214,9 +220,10 @@ class Delivery:
     """One target's thread: rounds of read, wait, send, advance (see the module's docstring)."""
 
     def __init__(self, target: Target, settings: PushConfig, cursor: int, cursors: Cursors,
-                 config: Config, stop: threading.Event):
+                 config: Config, stop: threading.Event, idle: Callable[[], float]):
         self.target, self.settings, self.cursor = target, settings, cursor
-        self._cursors, self._config, self._stop = cursors, config, stop
+        self._cursors, self._config, self._stop, self._idle = cursors, config, stop, idle
+        self.wake = threading.Event()
         self._tags = config.metadata.enabled
         self._seen_at: dict[int, float] = {}  # seq -> when this delivery first saw it
         self._top, self._grew_at = 0, 0.0  # the last seq seen, and when it was first seen
@@ -253,26 +260,34 @@ class Delivery:
             return
         pending = read_feed(conn, self.cursor, self._tags)
         if not pending:
-            self._stop.wait(POLL_S)
+            self._sleep(POLL_S)
             return
         now = time.monotonic()
         for item in pending:
             self._seen_at.setdefault(item.change.seq, now)
         if pending[-1].change.seq != self._top:
             self._top, self._grew_at = pending[-1].change.seq, now
-        if self._hold(now - self._grew_at, now - self._seen_at[pending[0].change.seq],
-                      len(pending)):
-            self._stop.wait(POLL_S)
+        settled = all(item.settled for item in pending)
+        if not (settled and self._idle() >= IDLE_GRACE_S) and self._hold(
+                now - self._grew_at, now - self._seen_at[pending[0].change.seq], len(pending)):
+            self._sleep(HOLDING_S)
             return
         ready = ready_prefix(pending, self._seen_at, now, self.settings.tags_wait_s)
         if not ready:
-            self._stop.wait(POLL_S)
+            self._sleep(HOLDING_S)
             return
         self._deliver(adapter, ready)
 
+    def _sleep(self, seconds: float) -> None:
+        """Until the service wakes this delivery (a job ended), or `seconds` pass."""
+        self.wake.wait(seconds)
+        self.wake.clear()
+
     def _hold(self, quiet_s: float, waited_s: float, count: int) -> bool:
         """Wait while the feed still grows: until it has been quiet for delay_s, at most
-        HOLD_AT_MOST times delay_s after the first change, and never past a full read."""
+        HOLD_AT_MOST times delay_s after the first change, and never past a full read.
+        (Not asked when the service has no work left and every change is settled: then
+        nothing more is coming, and the changes go at once.)"""
         delay = self.settings.delay_s
         return quiet_s < delay and waited_s < HOLD_AT_MOST * delay and count < READ_MAX
 
@@ -339,8 +354,10 @@ class Delivery:
 class Pusher:
     """Every target's delivery; the service starts their threads and asks their status."""
 
-    def __init__(self, config: Config, stop: threading.Event):
-        self.config = config
+    def __init__(self, config: Config, stop: threading.Event,
+                 idle: Callable[[], float] = lambda: 0.0):
+        """`idle()`: for how long the service has had no work (0 while it has some)."""
+        self.config, self._idle = config, idle
         self.deliveries: list[Delivery] = []
         self._cursors: Cursors | None = None
         self._stop = stop
@@ -355,8 +372,13 @@ class Pusher:
         self._cursors = Cursors(db.path, db.synchronous, db.busy_timeout_s, self._stop)
         cursors = self._cursors.start([t.name for t in targets])
         self.deliveries = [Delivery(t, self.config.push, cursors[t.name], self._cursors,
-                                    self.config, self._stop) for t in targets]
+                                    self.config, self._stop, self._idle) for t in targets]
         return self.deliveries
+
+    def wake(self) -> None:
+        """New changes may be in the feed (a job ended), or the service stops."""
+        for delivery in self.deliveries:
+            delivery.wake.set()
 
     def status(self) -> list[dict]:
         if not self.deliveries:

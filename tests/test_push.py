@@ -383,3 +383,18 @@ def test_the_example_config_names_every_notify_key_and_its_examples_load():
     document = tomllib.loads("\n".join(line[2:] for line in examples.splitlines()))
     found = push_config.targets(document["notify"])
     assert {t.type for t in found} == set(push_config.TYPES) - {"emby"}
+
+
+def test_changes_go_at_once_when_the_service_has_no_work_left_not_after_delay_s(
+        music, tmp_path, pushing):
+    db = tmp_path / "library.db"
+    hook = Server("webhook")
+    pushing([music], [{"name": "hook", "type": "webhook", "url": hook.url}],
+            **{"push.delay_s": 30})
+    album = copy_album(tmp_path / "a", music)
+    wait_for(lambda: all_present(db, album), timeout=20, what="the album")
+    committed = time.monotonic()
+    wait_for(lambda: {r["path"] for r in webhook_rows(hook)} >= set(map(str, album)),
+             timeout=10, what="the album at the webhook")
+    assert time.monotonic() - committed < 5  # far less than delay_s: nothing more was coming
+    assert len(hook.requests()) == 1
