@@ -244,7 +244,9 @@ class Delivery:
             while not self._stop.is_set():
                 try:
                     self._round(conn)
-                except Exception as error:  # (a TargetError is dealt with in _send)
+                except (TargetError, OSError) as error:  # Plex's sections, while planning
+                    self._failed(str(error))
+                except Exception as error:
                     log.exception("push to %s: a round failed", self.name)
                     self._failed(f"{type(error).__name__}: {error}")
         finally:

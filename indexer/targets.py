@@ -142,8 +142,12 @@ class Plex(Adapter):
 
     def sections(self, fresh: bool = False) -> list[tuple[str, str]]:
         if fresh or time.monotonic() - self._read_at > self.SECTIONS_AGAIN_S:
-            xml = ElementTree.fromstring(self._call("GET", "/library/sections",
-                                                    headers=self.headers))
+            try:
+                xml = ElementTree.fromstring(self._call("GET", "/library/sections",
+                                                        headers=self.headers))
+            except ElementTree.ParseError:
+                raise TargetError("GET /library/sections did not answer XML: is url "
+                                  "Plex's address, e.g. http://127.0.0.1:32400?") from None
             found = [(loc.get("path", "").rstrip("/") or "/", d.get("key", ""))
                      for d in xml.iter("Directory") for loc in d.iter("Location")]
             self._sections = sorted(found, key=lambda s: -len(s[0]))
@@ -185,9 +189,6 @@ class Plex(Adapter):
         except TargetError as error:
             return [Check("fail", str(error), _token_fix(self.target, "X-Plex-Token: see "
                                                          "Plex's 'Finding an authentication token'"))]
-        except ElementTree.ParseError:
-            return [Check("fail", "GET /library/sections did not answer XML",
-                          "check url: it is Plex's address, e.g. http://127.0.0.1:32400")]
         from .push import rewritten
         out = [Check("ok", f"token taken; {len(sections)} library locations")]
         for root in self.roots:
