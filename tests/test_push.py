@@ -398,3 +398,19 @@ def test_changes_go_at_once_when_the_service_has_no_work_left_not_after_delay_s(
              timeout=10, what="the album at the webhook")
     assert time.monotonic() - committed < 5  # far less than delay_s: nothing more was coming
     assert len(hook.requests()) == 1
+
+
+def test_a_target_is_told_only_of_the_kinds_of_file_it_wants(music, tmp_path, pushing):
+    db = tmp_path / "library.db"
+    covers, tracks = Server("webhook"), Server("webhook")
+    pushing([music], [{"name": "covers", "type": "webhook", "url": covers.url,
+                       "kinds": ["image"]},
+                      {"name": "tracks", "type": "webhook", "url": tracks.url,
+                       "kinds": ["audio"]}])
+    album = copy_album(tmp_path / "a", music)
+    wait_for(lambda: all_present(db, album), timeout=20, what="the album")
+    cover = str(music / "Album" / "cover.jpg")
+    wait_for(lambda: cover in {r["path"] for r in webhook_rows(covers)} and
+             {r["path"] for r in webhook_rows(tracks)} == {str(p) for p in album} - {cover},
+             timeout=10, what="each its kind")
+    assert {r["path"] for r in webhook_rows(covers)} == {cover}
