@@ -339,6 +339,38 @@ def doctor(as_json: JsonOption = False, config_file: ConfigOption = None,
         raise typer.Exit(EXIT_FATAL)
 
 
+notify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="The media servers and hooks told of each change ([[notify]]).")
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("test")
+@_errors_to_exit_codes
+def notify_test(
+    name: Annotated[Optional[str], typer.Argument(help="Only the [[notify]] of this name.")] = None,
+    as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
+) -> None:
+    """Check each [[notify]] target now (Plex: token, and each root in a library; Jellyfin,
+    Emby: token; webhook: a test POST; ...); one line each, with the fix. Exit 0 when all
+    work, 1 otherwise.
+
+    Example: indexer notify test plex
+    """
+    from . import doctor as checks
+    cfg = _load(config_file, db)
+    names = [t.name for t in cfg.push.targets]
+    if name is not None and name not in names:
+        _fail(EXIT_USAGE, f"no [[notify]] named {name!r} in the configuration"
+              + (f" (there are: {', '.join(names)})" if names else " (there are none)"))
+    found = checks.target_checks(cfg, name) or [checks.Check(
+        "notify", "fail", f"no [[notify]] targets in {cfg.file or 'the configuration'}",
+        "add a [[notify]] table for each media server (see config.example.toml)")]
+    from .console import print_checks
+    print_checks(found, as_json)
+    if any(c.status == "fail" for c in found):
+        raise typer.Exit(EXIT_FATAL)
+
+
 @app.command()
 @_errors_to_exit_codes
 def changes(

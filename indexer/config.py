@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import absolute
+from .push_config import PushConfig, Target, targets as _targets
 
 KINDS = ("audio", "video", "image", "other")
 PROFILES = ("default", "conservative", "aggressive")
@@ -222,6 +223,16 @@ KEYS: tuple[Key, ...] = (
         "scan at low CPU and I/O priority (nice 10, best-effort 7) so playback never stutters"),
     Key("service", "log_level", "info", _choice("debug", "info", "warning", "error"),
         "what the service logs"),
+    Key("push", "delay_s", 2, _number_at_least(0),
+        "while scans go on, changes are sent once none came for this long (one request per folder)"),
+    Key("push", "tags_wait_s", 30, _number_at_least(0),
+        "an audio or video file is announced once its tags are read, or after this long at most"),
+    Key("push", "backoff_max_s", 300, _number_at_least(1),
+        "a target that fails is tried again after 1 s, 2 s, 4 s, ... up to this long"),
+    Key("push", "batch_size", 500, _int_at_least(1, 100_000),
+        "changes per webhook POST or command run; paths per Jellyfin or Emby request"),
+    Key("push", "timeout_s", 10, _number_at_least(0.1),
+        "time limit of each request to a target, or run of a command (a target's timeout_s wins)"),
 )
 KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
 
@@ -295,6 +306,7 @@ class Config:
     metadata: MetadataConfig
     watch: WatchConfig
     service: ServiceConfig
+    push: PushConfig = PushConfig()
     file: Path | None = None
     # dotted key -> where its value came from ("default", "profile aggressive", ...)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -330,6 +342,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {error}") from None
     flat: dict[str, Any] = {}
     for section, table in document.items():
+        if section == "notify":  # [[notify]]: an array of tables, one per target
+            flat["notify"] = _notify(table, path)
+            continue
         if not isinstance(table, dict):
             raise ConfigError(f"{section}: unknown key at top level of {path} (expected a [section])")
         for name, value in table.items():
@@ -338,6 +353,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 raise ConfigError(f"{dotted}: unknown key in {path}")
             flat[dotted] = value
     return flat
+
+
+def _notify(value: Any, path: Path) -> tuple[Target, ...]:
+    try:
+        return _targets(value)
+    except ValueError as error:
+        raise ConfigError(f"{error} (in {path})") from None
 
 
 def _read_env(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
@@ -371,8 +393,11 @@ def load(
     env = os.environ if env is None else env
     path = config_file(config_path, env)
     layers: list[tuple[dict[str, Any], str]] = []
+    notify: tuple[Target, ...] = ()
     if path is not None:
-        layers.append((_read_toml(path), f"file {path}"))
+        document = _read_toml(path)
+        notify = document.pop("notify", ())
+        layers.append((document, f"file {path}"))
     env_values = _read_env(env)
     cli = {k: v for k, v in (overrides or {}).items() if v is not None}
     for dotted in cli:
@@ -394,7 +419,7 @@ def load(
         values[dotted], sources[dotted] = value, f"profile {profile}"
     for dotted, (value, source) in explicit.items():
         values[dotted], sources[dotted] = value, source
-    return _build(values, sources, path, env)
+    return _build(values, sources, path, env, notify)
 
 
 def _checked(dotted: str, value: Any, source: str) -> Any:
@@ -406,7 +431,7 @@ def _checked(dotted: str, value: Any, source: str) -> Any:
 
 
 def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
-           env: Mapping[str, str]) -> Config:
+           env: Mapping[str, str], notify: tuple[Target, ...] = ()) -> Config:
     cpus = os.cpu_count() or 1
 
     def auto(dotted: str) -> int:
@@ -455,7 +480,15 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             low_priority=values["service.low_priority"],
             log_level=values["service.log_level"],
         ),
+        push=PushConfig(
+            delay_s=values["push.delay_s"],
+            tags_wait_s=values["push.tags_wait_s"],
+            backoff_max_s=values["push.backoff_max_s"],
+            batch_size=values["push.batch_size"],
+            timeout_s=values["push.timeout_s"],
+            targets=notify,
+        ),
         file=path,
         sources=sources,
-        values=values,
+        values={**values, "notify": notify},
     )

@@ -233,6 +233,12 @@ def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
         for root, state in service["roots"].items():
             note = "  (not reconciled: it looked unmounted)" if root in unsure else ""
             out.write(f"  {state:<8} {printable(root)}{note}\n")
+        for target in service.get("push", ()):
+            out.write(f"  push {target['name']} ({target['type']}): cursor {target['cursor']}, "
+                      f"{target['pending'] or 0:,} changes pending, last delivery "
+                      f"{target['last_delivery'] or 'none since start'}"
+                      + (f"; last error {printable(target['last_error'])}"
+                         if target["last_error"] else "") + "\n")
         if service["current"]:
             c = service["current"]
             out.write(f"  now: job #{c['job_id']}, {c['files_processed']:,} of "

@@ -17,7 +17,6 @@ did committed; SIGHUP reloads the configuration.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import os
@@ -35,6 +34,8 @@ from .debounce import Debouncer
 from .notify import Notifier
 from .order import within
 from .paths import absolute, printable
+from .priority import lower_priority
+from .push import Pusher
 from .records import Progress
 from .scan import Scan, ScanResult
 from .survey import Part, folder_only, tree, vanished, whole
@@ -86,6 +87,8 @@ class Service:
         self._scheduler = None
         self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
         self._room_at = 0  # bytes free there when it was found full
+        self.pusher = Pusher(config, self.stop_event, self.idle_s)  # tells media servers
+        self._busy, self._busy_until = False, time.monotonic()  # see `idle_s`
 
     # --- asking (any thread)
 
@@ -134,6 +137,8 @@ class Service:
                 threads = [self._thread(self._pump_places, "debounce"),
                            self._thread(self._monitor_roots, "roots"),
                            self._thread(self._ping_watchdog, "watchdog")]
+                threads += [self._thread(delivery.run, f"push {delivery.name}")
+                            for delivery in self.pusher.start()]
                 self.request(Request("reconcile", frozenset(self.roots)))
                 self.notifier.send(READY=1, STATUS=f"watching {len(self.roots)} roots")
                 log.info("watching %s", ", ".join(f"{printable(r)} ({self.watcher.states[r]})"
@@ -142,12 +147,14 @@ class Service:
             finally:
                 self.notifier.send(STOPPING=1)
                 self.stop_event.set()
+                self.pusher.wake()
                 if scheduler is not None:
                     scheduler.shutdown(wait=False)
                 if self.watcher is not None:
                     self.watcher.stop()
                 for thread in threads:
                     thread.join(timeout=5)
+                self.pusher.close()
                 control.close()
                 read_conn.close()
         return 1 if self.died else 0
@@ -181,9 +188,23 @@ class Service:
             return
         while not self._actions.empty():
             self._actions.get_nowait()(write_conn)
+            self.pusher.wake()
         request = self._gather()
-        if request is not None:
+        if request is None:
+            return
+        try:
             self._serve(request, write_conn, read_conn)
+        finally:
+            self._busy, self._busy_until = False, time.monotonic()
+            self.pusher.wake()
+
+    def idle_s(self) -> float:
+        """For how long the service has had no work: no scan running (with what follows
+        it: folders deferred until they settle), no request queued, no place waiting in
+        the debouncer; 0 while it has some. Push deliveries send at once when it is idle."""
+        if self._busy or not self._requests.empty() or len(self.debouncer):
+            return 0.0
+        return time.monotonic() - self._busy_until
 
     def _gather(self) -> Request | None:
         """The next request, with every other one waiting merged into it."""
@@ -191,6 +212,7 @@ class Service:
             first = self._requests.get(timeout=TICK_S)
         except queue.Empty:
             return None
+        self._busy = True  # (from here: `idle_s` must not see a request taken as none)
         merged = Request(first.kind, first.roots, first.places, first.rehash, list(first.replies))
         while True:
             try:
@@ -514,7 +536,8 @@ class Service:
                             "queued": self._requests.qsize(), "pending_places": len(self.debouncer),
                             "unreconciled": sorted(self._unsure),
                             "waiting_for_room": self.waiting_for_room,
-                            "current": self.current, "last_reconcile": self.last_reconcile}}
+                            "current": self.current, "last_reconcile": self.last_reconcile,
+                            "push": self.pusher.status()}}
 
     def _apply_reload(self) -> None:
         self._reload.clear()
@@ -577,7 +600,8 @@ CHANGE_KINDS = ("added", "modified", "moved", "missing", "restored")
 # Keys a reload cannot apply to a running service (the catalogue is open, priority only
 # goes down): said in the log, applied at the next start. Every other key is applied.
 NEEDS_RESTART = {"database.path", "database.synchronous", "database.busy_timeout_s",
-                 "service.low_priority"}
+                 "service.low_priority", "notify", "push.delay_s", "push.tags_wait_s",
+                 "push.backoff_max_s", "push.batch_size", "push.timeout_s"}
 
 
 def _changed_keys(old: Config, new: Config) -> set[str]:
@@ -610,15 +634,3 @@ def _part(place: Place) -> Part:
     if place.how == "folder":
         return folder_only(place.root, place.folder)
     return tree(place.root, place.folder)
-
-
-def lower_priority() -> None:
-    """nice 10 and the lowest best-effort I/O priority, for this process and all it starts."""
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-    ioprio_set = {"x86_64": 251, "aarch64": 30}.get(os.uname().machine)
-    if ioprio_set is not None:
-        best_effort_lowest = (2 << 13) | 7  # IOPRIO_CLASS_BE, level 7
-        ctypes.CDLL(None, use_errno=True).syscall(ioprio_set, 1, 0, best_effort_lowest)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from . import catalog, control, ownership, schema
 from .config import Config
 from .paths import printable
+from .targets import adapter_for
 from .watch import FIX_WATCH_LIMIT, folder_inodes, mount_type, needs_polling
 
 WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
@@ -47,7 +48,24 @@ def run(config: Config) -> list[Check]:
         folders += count
     checks.append(watch_limit_check(folders, WATCHES))
     checks += catalogue_checks(config.database.path)
-    return checks
+    return checks + target_checks(config)
+
+
+def target_checks(config: Config, only: str | None = None) -> list[Check]:
+    """Each [[notify]] target asked now, as the service would ask it."""
+    found = []
+    for target in config.push.targets:
+        if only is not None and target.name != only:
+            continue
+        name = f"notify {target.name}"
+        try:
+            adapter = adapter_for(target, config.push, config)
+        except OSError as error:  # its token or password file
+            found.append(Check(name, "fail", str(error), "make it readable by the user that "
+                               "runs the service (or use systemd's LoadCredential=)"))
+            continue
+        found += [Check(name, c.status, c.message, c.fix) for c in adapter.check()]
+    return found
 
 
 def catalogued_roots(path: Path) -> list[str]:

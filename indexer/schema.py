@@ -428,9 +428,19 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+# Schema 6: where each push target ([[notify]] in the configuration) is in the feed.
+# Written by the service's delivery threads (push.py), one tiny transaction per delivery.
+V6 = """
+CREATE TABLE push_cursors (
+    target       TEXT    PRIMARY KEY,
+    seq          INTEGER NOT NULL,
+    delivered_at TEXT
+);
+"""
+
 # _v4: the feed's job_id and 'tagged' changes; views.recreate: schema 5, the views of views.py
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _script(V1), _script(V2), _v3, _v4, views.recreate)
+    _script(V1), _script(V2), _v3, _v4, views.recreate, _script(V6))
 VERSION = len(MIGRATIONS)
 
 

@@ -4,6 +4,8 @@ It reads batches of items from stdin and writes one result per item to
 stdout, each a pickle framed by its length. The parent (pipeline.ProcessPool)
 minds the time each item takes and kills a worker that overruns; the worker
 itself limits its address space, so a runaway parse fails here, not the host.
+Where it may not (the unit's system call filter refuses setrlimit), it offers
+itself first to the out-of-memory killer, so that a runaway parse kills it alone.
 """
 
 from __future__ import annotations
@@ -160,11 +162,23 @@ class Worker:
         self._buffer.clear()
 
 
+def _limit_memory(resource: Any) -> None:
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    except (OSError, ValueError):  # refused (seccomp), or a lower hard limit already holds
+        pass
+    try:  # raising one's own score needs no privilege
+        with open("/proc/self/oom_score_adj", "w") as score:
+            score.write("500")
+    except OSError:
+        pass
+
+
 def main(stage_name: str) -> None:
     """The worker's side: apply the stage to each item it is sent."""
     import resource
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    _limit_memory(resource)
     from .pipeline import named
     stage = named(stage_name)
     reader, writer = sys.stdin.buffer, sys.stdout.buffer

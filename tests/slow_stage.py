@@ -15,3 +15,10 @@ def hang_on(item: str) -> str:
     if item == "hang":
         threading.Event().wait()
     return f"read {item}"
+
+
+def limits(item: str) -> tuple[int, int]:
+    """The worker's own memory limit and out-of-memory score."""
+    import resource
+    with open("/proc/self/oom_score_adj") as score:
+        return resource.getrlimit(resource.RLIMIT_AS)[0], int(score.read())

@@ -33,6 +33,7 @@ from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
 from indexer.records import describe
+from indexer.worker import MEMORY_LIMIT
 
 COVER = (DATA / "cover.jpg").read_bytes()  # 64x64, embedded in art.mp3 and art.flac
 MODES = pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
@@ -691,6 +692,19 @@ def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacem
         pool.close()
     assert (results, pool.replaced) == (
         ["read first", "timed out hang", "read after", "read last", f"read {big}"], 1)
+
+
+def test_a_worker_limits_its_memory_and_is_the_first_the_out_of_memory_killer_takes():
+    results: list = []
+    pool = ProcessPool("slow_stage:limits", results.extend, threading.Event(), workers=1,
+                       timeout=5.0, on_timeout=lambda item: None,
+                       on_crash=lambda item, reason: None)
+    try:
+        pool.submit(["any"])
+        pool.drain()
+    finally:
+        pool.close()
+    assert results == [(MEMORY_LIMIT, 500)]
 
 
 def test_a_stage_that_hangs_in_sequential_mode_is_stopped_by_an_alarm():

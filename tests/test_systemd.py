@@ -49,6 +49,14 @@ def test_the_unit_is_a_notify_service_with_a_watchdog_and_read_only_media():
     assert "run" in unit["ExecStart"]
 
 
+def test_the_unit_reads_home_folders_and_reaches_media_servers_on_private_networks():
+    unit = UNIT.read_text()
+    assert "BindReadOnlyPaths=-/home" in unit.splitlines()  # over ProtectHome=tmpfs
+    allowed = settings()["IPAddressAllow"].split()
+    assert {"localhost", "192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12"} <= set(allowed)
+    assert "any" not in allowed
+
+
 def test_the_service_runs_as_its_own_user_whose_group_may_read_what_it_writes():
     unit = settings()
     assert (unit["User"], unit["Group"]) == ("indexer", "indexer") and "DynamicUser" not in unit
