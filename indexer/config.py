@@ -230,8 +230,11 @@ KEYS: tuple[Key, ...] = (
         "a folder is scanned once it has had no event for this long"),
     Key("watch", "max_wait_ms", 10_000, _int_at_least(0, 3_600_000),
         "and at the latest this long after its first event, however busy"),
+    Key("watch", "closed_quiet_ms", 200, _int_at_least(0, 3_600_000),
+        "but this soon when its last event is a file closed by its writer (or renamed in)"),
     Key("watch", "settle_seconds", 5, _number_at_least(0),
-        "a file is indexed only once it has not been written to for this long (copies)"),
+        "a file is indexed only once it has not been written to for this long (copies), "
+        "unless its writer closed it"),
     Key("watch", "backend", "auto", _choice("auto", "inotify", "polling"),
         'how changes are noticed: "auto" = inotify, or polling on NFS, SMB and FUSE mounts'),
     Key("watch", "poll_interval_s", 300, _number_at_least(0.1),
@@ -306,6 +309,7 @@ class MetadataConfig:
 class WatchConfig:
     debounce_s: float
     max_wait_s: float
+    closed_quiet_s: float
     settle_s: float
     backend: str
     poll_interval_s: float
@@ -533,6 +537,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
         watch=WatchConfig(
             debounce_s=values["watch.debounce_ms"] / 1000,
             max_wait_s=values["watch.max_wait_ms"] / 1000,
+            closed_quiet_s=values["watch.closed_quiet_ms"] / 1000,
             settle_s=values["watch.settle_seconds"],
             backend=values["watch.backend"],
             poll_interval_s=values["watch.poll_interval_s"],

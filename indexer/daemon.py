@@ -70,7 +70,8 @@ class Service:
         self._requests: queue.Queue[Request] = queue.Queue()
         # work on the catalogue other than scans (a purge): run between scans, in turn
         self._actions: queue.Queue[Callable[[Any], None]] = queue.Queue()
-        self.debouncer = Debouncer(config.watch.debounce_s, config.watch.max_wait_s)
+        self.debouncer = Debouncer(config.watch.debounce_s, config.watch.max_wait_s,
+                                   quick=config.watch.closed_quiet_s)
         self.notifier = Notifier()
         self.roots: list[str] = list(config.library.roots)
         self.current: dict[str, Any] | None = None  # the running job's progress
@@ -252,7 +253,9 @@ class Service:
         job = Scan(write_conn, read_conn, cfg.library, cfg.scan, metadata=cfg.metadata,
                    db_path=cfg.database.path, rehash=request.rehash, stop=self.stop_event,
                    on_progress=self._progress(request.replies), settle_s=cfg.watch.settle_s,
-                   kind=kind, online=tuple(r for r in self.roots if self.watcher.states.get(r)
+                   signals=self.watcher.closes.recent(int(cfg.watch.settle_s * 1e9),
+                                                      int(cfg.watch.debounce_s * 1e9))
+                   if self.watcher else None, kind=kind, online=tuple(r for r in self.roots if self.watcher.states.get(r)
                                            in ("inotify", "polling")), **target)
         result = job.run()
         self.current = None
@@ -263,10 +266,12 @@ class Service:
             self.last_reconcile = catalog.utc_now()
         for folder, written in result.unsettled.items():  # a copy still running:
             root = next((r for r in self.roots if within(folder, r)), None)
-            if root:  # look again once it has held still for settle_s (never later)
-                left = written / 1e9 + cfg.watch.settle_s - time.time()
-                self.debouncer.defer(Place(root, folder, "folder"),
-                                     min(max(left, 0.05), cfg.watch.settle_s))
+            if root:  # look again once it has held still for settle_s (never later), or
+                # for the debounce in a folder made while watched (survey.complete_since)
+                wait = cfg.watch.debounce_s if self.watcher and self.watcher.closes.in_tree(
+                    folder) else cfg.watch.settle_s
+                left = written / 1e9 + wait - time.time()
+                self.debouncer.defer(Place(root, folder, "folder"), min(max(left, 0.05), wait))
         self._read_again(result.unread)
         if not self.waiting_for_room:
             self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
@@ -555,6 +560,7 @@ class Service:
         self.config = dataclasses.replace(fresh, database=old.database)
         self.debouncer.quiet = fresh.watch.debounce_s
         self.debouncer.max_wait = max(fresh.watch.max_wait_s, fresh.watch.debounce_s)
+        self.debouncer.quick = min(fresh.watch.closed_quiet_s, fresh.watch.debounce_s)
         if changed & {"reconcile.cron", "reconcile.interval"} and self._scheduler is not None:
             self._scheduler.reschedule_job("reconcile", trigger=self._reconcile_trigger())
         self._rearm(fresh, rewatch=bool(changed & {"library.ignore", "watch.backend",

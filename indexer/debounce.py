@@ -3,7 +3,9 @@
 Watchers only `touch` places (a folder, a folder tree, a root); nothing is
 scanned from an event directly. A place is handed on once it has been quiet
 for `quiet` seconds, or at the latest `max_wait` seconds after its first
-event, so a folder under constant change still gets its turn. A place can be
+event, so a folder under constant change still gets its turn. When its last
+event says a file is complete (its writer closed it), the short `quick`
+window is enough, and a wait for a copy to settle is off. A place can be
 deferred to a later time (a file still being copied: look again once it has
 held still, not before), or asked for later (tags to read again: then, or
 sooner if an event comes). The clock is a parameter: tests drive it by hand.
@@ -24,24 +26,32 @@ class _Pending:
     last: float | None
     not_before: float = 0.0
     by: float = math.inf  # due then at the latest, events or not
+    quick: bool = False  # its last event said a file is complete
 
 
 class Debouncer:
-    def __init__(self, quiet: float, max_wait: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, quiet: float, max_wait: float, clock: Callable[[], float] = time.monotonic,
+                 quick: float | None = None):
         self.quiet, self.max_wait, self.clock = quiet, max(max_wait, quiet), clock
+        self.quick = quiet if quick is None else min(quick, quiet)
         self._pending: dict[Hashable, _Pending] = {}
         self._changed = threading.Condition()
 
-    def touch(self, place: Hashable) -> None:
-        """An event about `place`: (re)start its quiet window."""
+    def touch(self, place: Hashable, complete: bool = False) -> None:
+        """An event about `place`: (re)start its quiet window. `complete`: the event
+        says a file there is whole (closed by its writer): the short window, and no
+        more waiting for a copy to settle (a file still open there is left again)."""
         now = self.clock()
         with self._changed:
             pending = self._pending.get(place)
             if pending is None:
-                self._pending[place] = _Pending(now, now)
+                pending = self._pending[place] = _Pending(now, now)
             else:
                 pending.first = now if pending.first is None else pending.first
                 pending.last = now
+            pending.quick = complete
+            if complete:
+                pending.not_before = 0.0
             self._changed.notify_all()
 
     def defer(self, place: Hashable, seconds: float) -> None:
@@ -83,6 +93,7 @@ class Debouncer:
             return len(self._pending)
 
     def _due_at(self, pending: _Pending) -> float:
+        quiet = self.quick if pending.quick else self.quiet
         events = (math.inf if pending.first is None else
-                  min(pending.last + self.quiet, pending.first + self.max_wait))
+                  min(pending.last + quiet, pending.first + self.max_wait))
         return max(min(events, pending.by), pending.not_before)

@@ -31,7 +31,8 @@ from .records import (Counters, Gone, Hashed, Problem, Progress, Settle, Tally, 
                       describe)
 from .tagging import Tagging
 from .order import only, within
-from .survey import Part, Settings as SurveySettings, Survey, Surveyed, merged, split, whole
+from .survey import (Part, Settings as SurveySettings, Signals, Survey, Surveyed, merged, split,
+                     whole)
 from .walk import RootUnusable, check_root, looks_unmounted
 from .writer import Writer, WriterFailed
 
@@ -95,16 +96,19 @@ class Scan:
                  rehash: bool = False, stop: threading.Event | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  parts: dict[str, list[Part]] | None = None, settle_s: float = 0.0,
-                 kind: str | None = None, online: tuple[str, ...] = ()):
+                 signals: Signals | None = None, kind: str | None = None,
+                 online: tuple[str, ...] = ()):
         """`parts`: scan only these parts of these roots (the daemon's folder scans)
         instead of whole roots; `settle_s`: leave files written to in the last
-        `settle_s` seconds for later (see `unsettled` in the result); `online`: other
+        `settle_s` seconds for later (see `unsettled` in the result) but those the
+        kernel said are complete (`signals`: survey.complete_since); `online`: other
         roots known to be mounted (the service's), where a row whose path is gone is
         vacated too (identity.py): a file moved from one of them here keeps its id."""
         self.library, self.settings, self.rehash = library, settings, rehash
         self.metadata, self.db_path = metadata, db_path
         self.parts = {root: merged(found) for root, found in (parts or {}).items()}
         self.settle_s, self.kind, self.online = settle_s, kind, online
+        self.signals = signals
         chosen = list(self.parts) if parts else list(roots if roots is not None else library.roots)
         self.roots = nest_free([absolute(root) for root in chosen])
         self.unsettled: dict[str, int] = {}
@@ -239,7 +243,7 @@ class Scan:
             self.library.kinds, self.library.ignore, self.library.follow_symlinks,
             smart=self.settings.smart_hash and not self.rehash, tags=self._tagging is not None,
             db_path=None if catalogue_empty else str(self.db_path), settled_before_ns=settled,
-            now_ns=now)
+            now_ns=now, signals=self.signals if settled else None)
         self._found[root], self._gone[root] = 0, []
         outbox = _Outbox(put_all, self._offer_tags)
         try:

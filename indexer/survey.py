@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,20 +46,66 @@ class Settings(NamedTuple):
     # 0: none. `now_ns`: when the scan began.
     settled_before_ns: int = 0
     now_ns: int = 0
+    # What the kernel said of files being complete (`Signals`, `complete_since`)
+    signals: "Signals | None" = None
+
+
+class Signals(NamedTuple):
+    """The watcher's record (watch.Closes) of what the kernel said, for `complete_since`."""
+
+    closed: Mapping[str, int]  # path -> when its writer closed it, or it was renamed in (ns)
+    writing: frozenset[str]  # written to since the last close (or never closed)
+    trees: Mapping[str, int]  # folder made or moved in while watched -> when its watch began
+    # those of `trees` moved in whole, and those where a file has been closed since
+    complete_trees: frozenset[str] = frozenset()
+    hold_ns: int = 0  # else: how long their files must have held still (the debounce)
+
+
+def complete_since(signals: Signals | None, path: str, now_ns: int,
+                   size: int = 1) -> int | None:
+    """Since when `path` is known complete if its ctime is not later (`still_written`).
+
+    A file its writer closed, or that was renamed into place: since then. A file in a
+    folder made or moved in while watched, written before its watch began (its own
+    events were lost) and never since: since the watch began if the folder was moved
+    in whole (written elsewhere), or if a file written there since has been closed
+    (the copy has moved on past it); else (a copy that ended before the watch began)
+    once it has held still for `hold_ns`, if it is not empty (a copy that stalled
+    before its first write). Else: unknown."""
+    if signals is None:
+        return None
+    if path in signals.closed:
+        return signals.closed[path]
+    if path in signals.writing:
+        return None
+    folder = os.path.dirname(path)
+    while folder not in signals.trees:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+    if folder in signals.complete_trees:
+        return signals.trees[folder]
+    return min(signals.trees[folder], now_ns - signals.hold_ns) if size else None
 
 
 CLOCK_SKEW_NS = 1_000_000_000  # a ctime this far ahead of our clock is still "now"
 
 
-def still_written(seen: Seen, settled_before_ns: int, now_ns: int) -> bool:
+def still_written(seen: Seen, settled_before_ns: int, now_ns: int,
+                  closed_at_ns: int | None = None) -> bool:
     """Whether a file may still be being written: the one rule of settling.
 
-    Its ctime, which the kernel sets on every write and no program can set, falls in
-    the settle window before now. Its mtime is not looked at: a file carries it from
-    anywhere (a camera, an archive, `touch -d` a year ahead), and a file dated in the
-    future would never settle. A ctime well ahead of our clock (another machine's
-    clock, over a network) proves no write in progress either: that file is read, and
-    the read's own held-still check guards it."""
+    A file the kernel told us its writer closed (or that was renamed into place), at
+    `closed_at_ns`, and whose ctime says no write came since, is complete: no wait.
+    Otherwise, its ctime, which the kernel sets on every write and no program can set,
+    falls in the settle window before now. Its mtime is not looked at: a file carries
+    it from anywhere (a camera, an archive, `touch -d` a year ahead), and a file dated
+    in the future would never settle. A ctime well ahead of our clock (another
+    machine's clock, over a network) proves no write in progress either: that file is
+    read, and the read's own held-still check guards it."""
+    if closed_at_ns is not None and seen.ctime_ns <= closed_at_ns:
+        return False
     return settled_before_ns < seen.ctime_ns <= now_ns + CLOCK_SKEW_NS
 
 
@@ -199,9 +245,11 @@ class Survey:
         A file renamed or moved whole is not being written: its ctime is new, but its
         mtime is old and a row elsewhere has its inode, size and mtime. It is taken
         now, so that a rename is one 'moved' change, not 'missing' then 'moved'."""
-        limit, now = self.settings.settled_before_ns, self.settings.now_ns
+        limit, now, signals = (self.settings.settled_before_ns, self.settings.now_ns,
+                               self.settings.signals)
         unsettled = [f for f in listing.files
-                     if still_written(f, limit, now) and not self._moved_whole(f, limit)]
+                     if still_written(f, limit, now, complete_since(signals, f.path, now, f.size))
+                     and not self._moved_whole(f, limit)]
         if unsettled:
             left = {f.path for f in unsettled}
             listing.files = [f for f in listing.files if f.path not in left]

@@ -7,6 +7,11 @@ range of catalogue rows, to be called gone once the scan has seen where
 things moved. Events we cause ourselves (opening files to hash them) and
 names matching `library.ignore` (`*.part` while a download runs) are dropped.
 
+The kernel says when a file is complete: its writer closed it (IN_CLOSE_WRITE)
+or it was renamed into place (IN_MOVED_TO). `Closes` keeps those, and a scan
+takes such a file at once, not after the settle window, if no write came
+since (survey.still_written); a write after the close takes it off again.
+
 Where inotify cannot work (NFS, SMB/CIFS, FUSE mounts such as rclone or sshfs,
 found in the mount table) or `watch.backend = "polling"`, a root is polled:
 rescanned every `poll_interval_s` by the smart-hash scan, cheaply. A root
@@ -20,6 +25,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -30,6 +36,7 @@ from watchdog.observers.inotify import InotifyObserver
 
 from .order import within
 from .paths import printable
+from .survey import Signals
 from .walk import ignore_matcher
 
 log = logging.getLogger(__name__)
@@ -127,15 +134,123 @@ def unwatched(folders: dict[int, str], watched: set[int]) -> list[str]:
     return left
 
 
-class _Handler(FileSystemEventHandler):
-    """Turns watchdog events for one root into places for the debouncer."""
+class Closes:
+    """What the kernel said of files being complete, when (ns, the clock of file
+    times): for survey.complete_since. Fed from the watcher's thread, read by the
+    scans'."""
 
-    def __init__(self, root: str, touch: Callable[[Place], None], ignored: Callable[[str], object]):
+    def __init__(self, clock: Callable[[], int] = time.time_ns):
+        self.clock = clock
+        self._closed: dict[str, int] = {}
+        self._writing: dict[str, int] = {}
+        self._reopened: dict[str, int] = {}  # written after a close: its closes prove nothing
+        self._trees: dict[str, int] = {}
+        self._complete_trees: set[str] = set()
+        self._lock = threading.Lock()
+
+    def closed(self, path: str) -> None:
+        """Its writer closed it, or it was renamed into place."""
+        with self._lock:
+            self._writing.pop(path, None)
+            if path not in self._reopened:
+                self._closed[path] = self.clock()
+            folder = os.path.dirname(path)
+            while folder not in self._trees and os.path.dirname(folder) != folder:
+                folder = os.path.dirname(folder)
+            if folder in self._trees:
+                self._complete_trees.add(folder)
+
+    def written(self, path: str) -> None:
+        """Written to: not known complete. Written after a close, by a writer that
+        reopens the file: from now on, only the settle window tells."""
+        with self._lock:
+            if self._closed.pop(path, None) is not None or path in self._reopened:
+                self._reopened[path] = self.clock()
+            self._writing[path] = self.clock()
+
+    def forget(self, path: str) -> None:
+        """Created (its writes, if any, are events of their own) or gone."""
+        with self._lock:
+            self._closed.pop(path, None)
+            self._writing.pop(path, None)
+
+    def changed(self, path: str) -> None:
+        """Its attributes changed (ctime moves on): still complete if it was."""
+        with self._lock:
+            if path in self._closed:
+                self._closed[path] = self.clock()
+
+    def armed(self, folder: str, moved_in: bool = False) -> None:
+        """A folder made, or moved in whole: its watch begins now, and what it holds was
+        written before (a folder moved in was written elsewhere: like a file renamed
+        into place, complete; in one made here, a copy may have begun before the watch,
+        and is known past those files once it closes another)."""
+        with self._lock:
+            self._trees[folder] = self.clock()
+            self._complete_trees.discard(folder)
+            if moved_in:
+                self._complete_trees.add(folder)
+
+    def in_tree(self, folder: str) -> bool:
+        """Whether `folder` is in a folder made or moved in while watched (lately)."""
+        with self._lock:
+            while folder not in self._trees and os.path.dirname(folder) != folder:
+                folder = os.path.dirname(folder)
+            return folder in self._trees
+
+    def recent(self, within_ns: int, hold_ns: int) -> Signals:
+        """What was said in the last `within_ns` (what is older has settled anyway),
+        forgetting the rest."""
+        horizon = self.clock() - within_ns
+        with self._lock:
+            for said in (self._closed, self._writing, self._reopened, self._trees):
+                for key in [key for key, at in said.items() if at < horizon]:
+                    del said[key]
+            self._complete_trees &= set(self._trees)
+            return Signals(dict(self._closed), frozenset(self._writing), dict(self._trees),
+                           frozenset(self._complete_trees), hold_ns)
+
+
+class _Handler(FileSystemEventHandler):
+    """Turns watchdog events for one root into places for the debouncer, and notes in
+    `closes` the files the kernel says are complete."""
+
+    def __init__(self, root: str, touch: Callable[..., None], ignored: Callable[[str], object],
+                 closes: Closes | None = None):
         self.root, self.touch, self.ignored = root, touch, ignored
+        self.closes = closes or Closes()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        complete = self.note(event)
         for place in self.places(event):
-            self.touch(place)
+            self.touch(place, complete=complete and place.how in ("folder", "tree"))
+
+    def note(self, event: FileSystemEvent) -> bool:
+        """Record what the event says of a file's completeness; True if it completes one."""
+        src = os.fsdecode(event.src_path)
+        if event.is_directory:
+            if isinstance(event, DirCreatedEvent):
+                self.closes.armed(src)
+            elif isinstance(event, DirMovedEvent) and event.dest_path:
+                self.closes.armed(os.fsdecode(event.dest_path), moved_in=True)
+                return True
+            return False
+        if isinstance(event, FileClosedEvent):
+            self.closes.closed(src)
+            return True
+        if isinstance(event, FileMovedEvent):
+            self.closes.forget(src)
+            dest = os.fsdecode(event.dest_path)
+            if dest:
+                self.closes.closed(dest)
+            return bool(dest)
+        if isinstance(event, FileModifiedEvent):
+            self.closes.written(src)
+        elif isinstance(event, (FileCreatedEvent, FileDeletedEvent)):
+            self.closes.forget(src)
+        elif event.event_type == "attrib":
+            self.closes.changed(src)
+        return False
 
     def places(self, event: FileSystemEvent) -> list[Place]:
         src = os.fsdecode(event.src_path)
@@ -145,13 +260,14 @@ class _Handler(FileSystemEventHandler):
                 and not event.is_directory:
             return [] if self._skip(src) else [self._folder(src)]
         if isinstance(event, FileMovedEvent):  # a temp file renamed into place counts
-            return [self._folder(p) for p in (src, dest) if not self._skip(p)]
+            return [self._folder(p) for p in (src, dest) if p and not self._skip(p)]
         if isinstance(event, DirCreatedEvent):
             return [] if self._skip(src) else [Place(self.root, src, "tree")]
         if isinstance(event, DirDeletedEvent):
             return [self._gone(src)]
-        if isinstance(event, DirMovedEvent):
-            return [self._gone(src)] + ([] if self._skip(dest) else [Place(self.root, dest, "tree")])
+        if isinstance(event, DirMovedEvent):  # from or to outside the root: one side is ""
+            return ([self._gone(src)] if src else []) + (
+                [] if not dest or self._skip(dest) else [Place(self.root, dest, "tree")])
         return []  # opened, closed without writing (our own reads), folder modified
 
     def _skip(self, path: str) -> bool:
@@ -169,13 +285,16 @@ class _Handler(FileSystemEventHandler):
 class Watcher:
     """inotify watches on roots, or polling where they cannot work; `states` says which."""
 
-    def __init__(self, touch: Callable[[Place], None], ignore: tuple[str, ...], backend: str = "auto"):
+    def __init__(self, touch: Callable[..., None], ignore: tuple[str, ...], backend: str = "auto"):
         self.touch, self.backend = touch, backend
         self.ignored = ignore_matcher(ignore)
+        self.closes = Closes()
         self.states: dict[str, str] = {}  # root -> "inotify", "polling", "offline"
         self._watches: dict[str, object] = {}
         self._lock = threading.Lock()
-        self._observer = InotifyObserver()
+        # full events: a file moved in from outside the roots is a move (complete), not a
+        # creation (still being written)
+        self._observer = InotifyObserver(generate_full_events=True)
         self._observer.start()
         _OverflowAlarm.install(self._overflowed)
 
@@ -197,7 +316,7 @@ class Watcher:
         folders = folder_inodes(root)
         try:
             self._watches[root] = self._observer.schedule(
-                _Handler(root, self.touch, self.ignored), root, recursive=True)
+                _Handler(root, self.touch, self.ignored, self.closes), root, recursive=True)
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 return self._over_limit(root)

@@ -116,6 +116,91 @@ def test_a_slow_copy_is_indexed_once_complete_after_it_held_still(music, tmp_pat
     assert added == 1  # indexed once, complete: never as a partial file first
 
 
+# --- the kernel's word that a file is complete: closed by its writer, or renamed in.
+# The settle window is long here (30 s): a file found within seconds proves the close
+# was taken for it; one still open must wait for its close.
+
+LONG_SETTLE = {"watch.settle_seconds": 30}
+
+
+@pytest.fixture
+def empty(tmp_path) -> Path:
+    """A root with two empty folders: nothing in it waits to settle at the start."""
+    root = tmp_path / "music"
+    for folder in ("Artist 0", "Artist 1"):
+        (root / folder).mkdir(parents=True)
+    return root
+
+
+def added_once_whole(db: Path, path: Path, size: int) -> None:
+    with connect(db) as conn:
+        added = conn.execute("SELECT count(*) FROM changes WHERE path = ? AND kind <> 'tagged'",
+                             (str(path),)).fetchone()[0]
+    assert (added, row(db, path)["size"]) == (1, size)
+
+
+def test_an_album_copied_in_is_indexed_at_its_writers_close_not_after_the_settle_window(
+        empty, tmp_path, service):
+    music = empty
+    db = tmp_path / "library.db"
+    service([music], **LONG_SETTLE)
+    album = tmp_path / "src"
+    make_library(album, albums=1, tracks=6)
+    shutil.copytree(album / "Artist 0", music / "Copied")  # each file: written, then closed
+    copied = [p for p in (music / "Copied").rglob("*") if p.is_file() and p.suffix != ".nfo"]
+    wait_for(lambda: all(present(db, p) for p in copied), timeout=8, what="the album")
+
+
+def test_a_file_renamed_into_place_or_moved_in_from_outside_is_indexed_at_once(
+        empty, tmp_path, service):
+    music = empty
+    db = tmp_path / "library.db"
+    service([music], **LONG_SETTLE)
+    part = music / "Artist 0" / "download.flac.part"  # ignored while it is written
+    shutil.copyfile(DATA / "tone.flac", part)
+    outside = tmp_path / "outside.ogg"
+    shutil.copyfile(DATA / "tone.ogg", outside)
+    os.utime(outside)  # and its ctime is fresh too: a rename sets it again anyway
+    part.rename(music / "Artist 0" / "download.flac")
+    outside.rename(music / "Artist 1" / "moved in.ogg")
+    wait_for(lambda: present(db, music / "Artist 0" / "download.flac")
+             and present(db, music / "Artist 1" / "moved in.ogg"), timeout=8, what="both")
+
+
+def test_a_file_its_writer_holds_open_waits_for_the_close_and_is_indexed_whole(
+        empty, tmp_path, service):
+    music = empty
+    db = tmp_path / "library.db"
+    service([music], **LONG_SETTLE)
+    growing = music / "Artist 0" / "growing.flac"
+    with open(growing, "wb") as out:
+        out.write(b"\0" * 50_000)
+        out.flush()
+        marker = music / "Artist 0" / "marker.ogg"  # closed, same folder: once it is in,
+        shutil.copyfile(DATA / "tone.ogg", marker)  # a scan saw the open file too
+        wait_for(lambda: present(db, marker), timeout=8, what="the marker")
+        assert row(db, growing) is None
+        out.write(b"\1" * 50_000)
+    wait_for(lambda: present(db, growing), timeout=8, what="the file, once closed")
+    added_once_whole(db, growing, 100_000)
+
+
+def test_a_writer_that_reopens_the_file_it_closed_waits_out_the_settle_window(
+        empty, tmp_path, service):
+    # it reopens within the short window after each close (1 s here, for a loaded
+    # machine): once it has, its closes prove nothing and only the settle window tells
+    music, db = empty, tmp_path / "library.db"
+    service([music], **{"watch.settle_seconds": 2, "watch.debounce_ms": 2000,
+                        "watch.closed_quiet_ms": 1000})
+    target = music / "Artist 1" / "reopened.flac"
+    for n in range(8):  # close, reopen and append: as some downloaders do
+        with open(target, "ab") as out:
+            out.write(bytes([n]) * 20_000)
+        time.sleep(0.1)  # a writer's pace, not a wait on the service
+    wait_for(lambda: present(db, target), timeout=10, what="the file")
+    added_once_whole(db, target, 8 * 20_000)
+
+
 @pytest.mark.parametrize("survey", ["here", "in workers"])
 def test_files_written_just_before_the_start_are_indexed_once_they_held_still(
         music, tmp_path, service, survey):

@@ -13,9 +13,10 @@ class Clock:
         return self.now
 
 
-def debouncer(quiet: float = 1.0, max_wait: float = 10.0) -> tuple[Debouncer, Clock]:
+def debouncer(quiet: float = 1.0, max_wait: float = 10.0,
+              quick: float | None = None) -> tuple[Debouncer, Clock]:
     clock = Clock()
-    return Debouncer(quiet, max_wait, clock), clock
+    return Debouncer(quiet, max_wait, clock, quick=quick), clock
 
 
 def test_a_place_is_handed_on_once_quiet_for_the_window():
@@ -61,3 +62,39 @@ def test_a_place_asked_for_later_comes_then_or_sooner_on_an_event():
     places.touch("tags")  # a change there: it never waits for the retry
     clock.now += 1
     assert places.due() == ["tags"]
+
+
+def test_a_place_whose_last_event_completes_a_file_waits_only_the_short_window():
+    places, clock = debouncer(quick=0.2)
+    places.touch("album")  # written
+    places.touch("album", complete=True)  # closed by its writer
+    clock.now += 0.19
+    assert places.due() == []
+    clock.now += 0.01
+    assert places.due() == ["album"]
+
+
+def test_a_write_after_the_close_brings_back_the_whole_window():
+    places, clock = debouncer(quick=0.2)
+    places.touch("album", complete=True)
+    places.touch("album")  # the next file of the album is being written
+    clock.now += 0.5
+    assert places.due() == []
+    clock.now += 0.5
+    assert places.due() == ["album"]
+
+
+def test_a_close_ends_the_wait_for_a_copy_to_settle():
+    places, clock = debouncer(quick=0.2)
+    places.defer("album", 5.0)  # a file there was still being written
+    clock.now += 1.0
+    places.touch("album", complete=True)  # and now its writer closed it
+    clock.now += 0.2
+    assert places.due() == ["album"]
+
+
+def test_the_short_window_is_never_longer_than_the_quiet_one():
+    places, clock = debouncer(quiet=0.1, quick=0.5)
+    places.touch("album", complete=True)
+    clock.now += 0.1
+    assert places.due() == ["album"]

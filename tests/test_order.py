@@ -153,3 +153,14 @@ def test_a_file_settles_by_its_ctime_whatever_its_mtime(mtime, ctime):
     expected = NOW - SETTLE < ctime <= NOW + CLOCK_SKEW_NS
     assert still_written(seen, NOW - SETTLE, NOW) == expected
     assert still_written(seen._replace(mtime_ns=0), NOW - SETTLE, NOW) == expected
+
+
+@given(st.integers(NOW - 10 * SETTLE, NOW + 10 * SETTLE),
+       st.integers(NOW - 10 * SETTLE, NOW + 10 * SETTLE))
+def test_a_file_closed_by_its_writer_and_not_written_since_has_settled(ctime, closed_at):
+    seen = Seen("/m", "/m/a.mp3", 1, 0, 1, 1, ctime, "audio")
+    if ctime <= closed_at:  # no write after the close: complete, at once
+        assert not still_written(seen, NOW - SETTLE, NOW, closed_at)
+    else:  # written after its close (a writer that reopened): the settle window, as ever
+        assert still_written(seen, NOW - SETTLE, NOW, closed_at) == still_written(
+            seen, NOW - SETTLE, NOW)
