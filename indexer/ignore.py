@@ -98,7 +98,8 @@ def compile_pattern(text: str):
     try:
         return pathspec.GitIgnoreSpec.from_lines([text]).patterns[0]
     except (ValueError, re.error) as error:  # pathspec's own errors are ValueErrors
-        raise IgnoreSyntaxError(f"{text!r} is not a gitignore pattern ({error})") from None
+        reason = getattr(error, "msg", None) or str(error)  # (a regex's, without its position)
+        raise IgnoreSyntaxError(f"{text!r} is not a gitignore pattern ({reason})") from None
 
 
 @functools.lru_cache(maxsize=512)

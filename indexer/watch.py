@@ -5,7 +5,11 @@ its subfolders); a new folder marks its whole tree (files written before its
 watch was armed are found that way); a deleted or moved-away folder marks its
 range of catalogue rows, to be called gone once the scan has seen where
 things moved. Events we cause ourselves (opening files to hash them) and
-names matching `library.ignore` (`*.part` while a download runs) are dropped.
+events for paths the ignore rules skip (`*.part` while a download runs) are
+dropped: ignore.py decides, as for the walk. A change to an ignore file itself
+(`.indexerignore`, `.ndignore`, `.plexignore`) marks its folder's whole tree,
+so that what it now ignores is called missing and what it no longer ignores
+is added.
 
 Where inotify cannot work (NFS, SMB/CIFS, FUSE mounts such as rclone or sshfs,
 found in the mount table) or `watch.backend = "polling"`, a root is polled:
@@ -28,9 +32,9 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 
+from .ignore import IGNORE_NAMES, explain
 from .order import within
 from .paths import printable
-from .walk import ignore_matcher
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +131,41 @@ def unwatched(folders: dict[int, str], watched: set[int]) -> list[str]:
     return left
 
 
+class _Rules:
+    """The ignore rules of one root's folders, read as events ask (ignore.py's `explain`)
+    and forgotten when an event says they may have changed: an ignore file written or
+    removed, a folder deleted or moved. A root's events come in order, so a path is
+    judged by the rules its earlier events left. Unsure (an ignore file unreadable), an
+    event is kept: the scan decides."""
+
+    LIMIT = 4096  # folders remembered; past that, forgotten all at once
+
+    def __init__(self, root: str, patterns: tuple[str, ...]):
+        self.root, self.patterns = root, patterns
+        self.known: dict = {}
+
+    def ignored(self, path: str, is_dir: bool) -> bool:
+        if len(self.known) > self.LIMIT:
+            self.known.clear()
+        try:
+            return explain(self.root, self.patterns, path, is_dir, self.known).ignored
+        except (OSError, ValueError):
+            return False
+
+    def forget(self, folder: str) -> None:
+        for known in [k for k in self.known if within(k, folder)]:
+            del self.known[known]
+
+    def clear(self) -> None:
+        self.known.clear()
+
+
 class _Handler(FileSystemEventHandler):
     """Turns watchdog events for one root into places for the debouncer."""
 
-    def __init__(self, root: str, touch: Callable[[Place], None], ignored: Callable[[str], object]):
-        self.root, self.touch, self.ignored = root, touch, ignored
+    def __init__(self, root: str, touch: Callable[[Place], None], ignore: tuple[str, ...]):
+        self.root, self.touch = root, touch
+        self.rules = _Rules(root, ignore)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         for place in self.places(event):
@@ -143,19 +177,32 @@ class _Handler(FileSystemEventHandler):
         if isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileClosedEvent,
                               FileDeletedEvent)) or event.event_type == "attrib" \
                 and not event.is_directory:
-            return [] if self._skip(src) else [self._folder(src)]
+            return self._file(src)
         if isinstance(event, FileMovedEvent):  # a temp file renamed into place counts
-            return [self._folder(p) for p in (src, dest) if not self._skip(p)]
+            return self._file(src) + self._file(dest)
         if isinstance(event, DirCreatedEvent):
+            self.rules.forget(src)
             return [] if self._skip(src) else [Place(self.root, src, "tree")]
         if isinstance(event, DirDeletedEvent):
+            self.rules.forget(src)
             return [self._gone(src)]
         if isinstance(event, DirMovedEvent):
+            self.rules.forget(src)
+            self.rules.forget(dest)
             return [self._gone(src)] + ([] if self._skip(dest) else [Place(self.root, dest, "tree")])
         return []  # opened, closed without writing (our own reads), folder modified
 
-    def _skip(self, path: str) -> bool:
-        return bool(self.ignored(os.path.basename(path))) or not within(path, self.root)
+    def _file(self, path: str) -> list[Place]:
+        if not within(path, self.root) or path == self.root:
+            return []
+        if os.path.basename(path) in IGNORE_NAMES:  # the rules of its folder's tree changed
+            folder = os.path.dirname(path)
+            self.rules.forget(folder)
+            return [] if self._skip(folder) else [Place(self.root, folder, "tree")]
+        return [] if self.rules.ignored(path, False) else [self._folder(path)]
+
+    def _skip(self, folder: str) -> bool:
+        return not within(folder, self.root) or self.rules.ignored(folder, True)
 
     def _folder(self, path: str) -> Place:
         return Place(self.root, os.path.dirname(path), "folder")
@@ -171,9 +218,10 @@ class Watcher:
 
     def __init__(self, touch: Callable[[Place], None], ignore: tuple[str, ...], backend: str = "auto"):
         self.touch, self.backend = touch, backend
-        self.ignored = ignore_matcher(ignore)
+        self.ignore = ignore
         self.states: dict[str, str] = {}  # root -> "inotify", "polling", "offline"
         self._watches: dict[str, object] = {}
+        self._handlers: dict[str, _Handler] = {}
         self._lock = threading.Lock()
         self._observer = InotifyObserver()
         self._observer.start()
@@ -182,7 +230,7 @@ class Watcher:
     def reconfigure(self, ignore: tuple[str, ...], backend: str) -> None:
         """New ignore patterns or backend, for the roots armed from now on."""
         with self._lock:
-            self.ignored, self.backend = ignore_matcher(ignore), backend
+            self.ignore, self.backend = ignore, backend
 
     def arm(self, root: str) -> str:
         """Watch a root; returns how it is watched: "inotify" or "polling"."""
@@ -195,9 +243,10 @@ class Watcher:
 
     def _inotify(self, root: str) -> str:
         folders = folder_inodes(root)
+        handler = _Handler(root, self.touch, self.ignore)
         try:
-            self._watches[root] = self._observer.schedule(
-                _Handler(root, self.touch, self.ignored), root, recursive=True)
+            self._watches[root] = self._observer.schedule(handler, root, recursive=True)
+            self._handlers[root] = handler
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 return self._over_limit(root)
@@ -217,6 +266,7 @@ class Watcher:
         return "polling"
 
     def disarm(self, root: str) -> None:
+        self._handlers.pop(root, None)
         watch = self._watches.pop(root, None)  # (callers hold the lock, or are arm itself)
         if watch is not None:
             try:
@@ -239,6 +289,9 @@ class Watcher:
         """The kernel dropped events: which roots is unknown, so each inotify root is rescanned."""
         for root, state in list(self.states.items()):
             if state == "inotify":
+                handler = self._handlers.get(root)
+                if handler is not None:  # an ignore file may have changed unheard
+                    handler.rules.clear()
                 log.warning("events were lost (inotify queue overflow): rescanning %s",
                             printable(root))
                 self.touch(Place(root, root, "root"))
