@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import NamedTuple
@@ -53,30 +54,42 @@ class Place(NamedTuple):
     how: str
 
 
-def mount_type(path: str, mounts: str = "/proc/self/mounts") -> str:
+def unescape_mount_field(field: bytes) -> str:
+    """A field of the mount table as the path it names. The kernel writes a space, tab,
+    newline and backslash in it as octal escapes (`\\040`, `\\011`, `\\012`, `\\134`): a
+    backslash there always starts one, so every one is decoded. Bytes, then os.fsdecode:
+    a path that is not UTF-8 comes out as the walk names it."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8) & 0xFF]), field))
+
+
+def mounts(table: str = "/proc/self/mounts") -> list[tuple[str, str]]:
+    """(mount point, file system type) of each line of the mount table, in its order."""
+    found = []
+    with open(table, "rb") as lines:
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 3:
+                found.append((unescape_mount_field(fields[1]), os.fsdecode(fields[2])))
+    return found
+
+
+def mount_type(path: str, table: str = "/proc/self/mounts") -> str:
     """The filesystem type of the mount holding `path` (the longest mount point prefix)."""
     best, kind = "", "unknown"
     try:
-        with open(mounts) as table:
-            for line in table:
-                fields = line.split()
-                if len(fields) < 3:
-                    continue
-                point = fields[1].replace("\\040", " ")
-                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
-                    best, kind = point, fields[2]
+        for point, fstype in mounts(table):
+            if within(path, point) and len(point) > len(best):
+                best, kind = point, fstype
     except OSError:
         pass
     return kind
 
 
-def is_mount_point(path: str, mounts: str = "/proc/self/mounts") -> bool:
+def is_mount_point(path: str, table: str = "/proc/self/mounts") -> bool:
     """Whether something is mounted on `path` (bind mounts too, which os.path.ismount
     misses when they come from the same file system)."""
     try:
-        with open(mounts) as table:
-            return any(line.split()[1].replace("\\040", " ") == path for line in table
-                       if len(line.split()) > 1)
+        return any(point == path for point, _ in mounts(table))
     except OSError:
         return os.path.ismount(path)
 
