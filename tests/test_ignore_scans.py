@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, files, indexer, wait_for
-from indexer import Manager
+from conftest import cli_env, connect, files, indexer, wait_for
+from indexer import Manager, ignore
 from indexer.daemon import Service
 from indexer.paths import os_path
 from indexer.watch import Watcher
 from test_daemon import reconciled, service_config
+from test_hostile import as_unprivileged, open_tmp, open_to_all, scan_summary  # noqa: F401
 from trees import TWINS, hard_tree, write
 
 QUIET = {"metadata.enabled": False}
@@ -141,6 +142,25 @@ def test_rows_of_files_newly_ignored_are_marked_missing_and_come_back_when_not(t
     (tree / "Foo" / ".indexerignore").unlink()
     back = scan(db, tree)
     assert back.counters.restored == newly.counters.missing and present(db, tree) == every()
+
+
+def test_an_ignore_file_that_cannot_be_read_leaves_its_folder_unknown_not_missing(open_tmp):
+    root, db = open_tmp / "music", open_tmp / "state" / "library.db"
+    for relative in TREE:
+        write(root / relative, os.fsencode(relative))
+    unreadable = write(root / "Foo" / ".indexerignore", b"*.mp3\n")
+    open_to_all(open_tmp)
+    ignore._pathspec()  # (imported before dropping to nobody, who cannot read it)
+    assert as_unprivileged(lambda: scan_summary(db, root, settings=QUIET))["added"] == 13
+    unreadable.chmod(0o000)
+
+    summary = as_unprivileged(lambda: scan_summary(db, root, settings=QUIET))
+
+    assert (summary["status"], summary["missing"], summary["added"]) == ("completed", 0, 0)
+    with connect(db) as conn:
+        problems = [tuple(p) for p in conn.execute("SELECT path, stage, error FROM scan_errors")]
+    assert problems == [(str(root / "Foo"), "walk", "PermissionError: its ignore file "
+                         ".indexerignore cannot be read (Permission denied)")]
 
 
 # --- the fast paths agree
