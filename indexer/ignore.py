@@ -16,9 +16,11 @@ An empty `.ndignore` ignores all of its folder, as Navidrome does; empty
 .gitignore. Ignore files are read, never indexed, whatever the patterns say.
 
 The walk asks `Rules.ignored` for each entry of each folder it lists; a walk
-that starts below a root, the watcher and `indexer verify` ask `inside` and
-`explain`, which go down from the root the way the walk does. Every answer
-comes from `Rules.entry`.
+that starts below a root (a part of a parallel scan, a folder the service
+rescans), the watcher and `indexer verify` ask `inside` and `explain`, which go
+down from the root the way the walk does. Every answer is `Rules.entry`'s: the
+walk's `Rules.ignored` only skips pathspec for a name no pattern can match, and
+is property-tested equal to it (tests/test_ignore.py).
 """
 
 from __future__ import annotations
