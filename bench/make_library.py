@@ -35,6 +35,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from needs import project_venv  # noqa: E402
+
+project_venv("bench/make_library.py")
+
 from mutagen.easymp4 import EasyMP4
 from mutagen.flac import FLAC
 from mutagen.mp3 import EasyMP3

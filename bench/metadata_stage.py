@@ -14,6 +14,10 @@ import os
 import threading
 import time
 
+from needs import project_venv  # noqa: E402
+
+project_venv("bench/metadata_stage.py")
+
 from indexer.kinds import kind_of, taggable
 from indexer.pipeline import ProcessPool, batches
 from indexer.records import TagJob, Tags

@@ -23,6 +23,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from needs import project_venv  # noqa: E402
+
+project_venv("bench/soak_disk.py")
+
 import xxhash
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -33,6 +33,10 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from needs import project_venv  # noqa: E402
+
+project_venv("bench/views.py")
+
 import make_library  # noqa: E402
 from harness import clean_env  # noqa: E402
 from report import spread  # noqa: E402

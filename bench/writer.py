@@ -32,6 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from needs import project_venv  # noqa: E402
+
+project_venv("bench/writer.py")
+
 from indexer import schema  # noqa: E402
 from indexer.catalog import connect  # noqa: E402
 from indexer.records import Hashed, Seen  # noqa: E402

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import schema
+from .ownership import group_name, owner_name, user_name
 from .order import below, only
 from .records import Known, Stored
 
@@ -88,12 +89,24 @@ def utc_now() -> str:
 def connect(path: Path, *, synchronous: str = "full", readonly: bool = False,
             busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A connection in autocommit mode: callers open transactions explicitly."""
+    if os.path.isdir(path):
+        raise CatalogError(f"{path} is a folder, not a catalogue: give the catalogue's file, "
+                           f"e.g. --db {path / 'library.db'}")
     if readonly:
         if not _exists(path):
             raise CatalogError(f"no catalogue at {path} yet: run `indexer scan` first")
+        _refuse_if_unreadable(path)
         uri = f"file:{_quote_uri(path)}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None,
                                timeout=busy_timeout_s, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise CatalogError(f"cannot read the catalogue {path}: {error}" + (
+                " (is it indexer's catalogue?)" if "not a database" in str(error) else
+                f"; this user ({user_name()}) must read it and its -wal and -shm beside it: "
+                "`indexer doctor` shows which it may not")) from None
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,10 +126,21 @@ def _exists(path: Path) -> bool:
     try:
         return path.exists()
     except PermissionError:  # a folder this user may not enter
-        from .ownership import group_name, user_name
         group = group_name(path.parent.stat().st_gid)
         raise CatalogError(f"cannot read the catalogue {path}: {user_name()} may not enter its "
                            f"folder (its readers are the members of the group {group})") from None
+
+
+def _refuse_if_unreadable(path: Path) -> None:
+    if os.access(path, os.R_OK):
+        return
+    info = path.stat()
+    owner = owner_name(path)
+    group = f", readable by the group {group_name(info.st_gid)}" if info.st_mode & 0o040 else ""
+    raise CatalogError(f"cannot read the catalogue {path}: it is {owner}'s (mode "
+                       f"{info.st_mode & 0o777:04o}{group}), and this user ({user_name()}) may not read it; "
+                       f"run this as {owner}, or as a member of the group that reads it "
+                       "(README, \"Running it as a service\")")
 
 
 def _configure(conn: sqlite3.Connection, synchronous: str, busy_timeout_s: float
@@ -271,11 +295,10 @@ def refuse_if_read_only(path: Path) -> None:
 
 def not_yours(path: Path) -> str:
     """Why this user may not write the catalogue at `path`, and what to do instead."""
-    from .ownership import owner_name, user_name
     owner = owner_name(path if path.exists() else path.parent)
     return (f"cannot write the catalogue {path}: it belongs to {owner}, and this user "
             f"({user_name()}) may only read it; ask the service (`indexer rescan`, once it "
-            f"runs), or run this as {owner} or root")
+            f"runs), or run this as {owner if owner == 'root' else owner + ' or root'}")
 
 
 def _say_what_it_cannot_write(path: Path) -> None:
@@ -472,6 +495,29 @@ def iter_files(conn: sqlite3.Connection, *, missing: bool = False, errors: bool 
         f"WHERE {where} ORDER BY f.path LIMIT ?", (-1 if limit is None else limit,)))
 
 
+def walk_problems(conn: sqlite3.Connection) -> Iterator[dict]:
+    """What the last scan of each root could not list or stat (an unreadable folder, a
+    file that cannot be looked at): no file row holds these. Shaped as `iter_files` rows,
+    of kind 'folder' or 'path'. Scans of the service's events (kind 'watch') cover parts
+    of roots; the nightly reconcile brings their problems here."""
+    latest: dict[str, int] = {}
+    for job, roots in conn.execute(
+            "SELECT id, roots FROM scan_jobs WHERE status = 'completed' AND kind NOT IN "
+            "('watch', 'purge') ORDER BY id"):
+        latest.update((root, job) for root in json.loads(roots or "[]"))
+    jobs = sorted(set(latest.values()))
+    if not jobs:
+        return
+    found = conn.execute(
+        f"SELECT DISTINCT path, error FROM scan_errors WHERE stage = 'walk' AND job_id IN "
+        f"({', '.join('?' * len(jobs))}) ORDER BY path", jobs)
+    columns = [c.strip() for c in FILE_COLUMNS.split(",")]
+    for path, error in found:
+        row = dict.fromkeys(columns)
+        kind = "folder" if os.path.isdir(path) else "path"
+        yield {**row, "path": path, "kind": kind, "status": "error", "error": error}
+
+
 def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
     """One file's row, its `media` row (or None) and its pictures: `indexer show`."""
     row = next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
@@ -479,8 +525,9 @@ def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
     if row is None:
         return None
     media = next(_dicts(conn.execute("SELECT * FROM media WHERE file_id = ?", (row["id"],))), None)
-    if media is not None:
-        media["tags"] = json.loads(media["tags"]) if media["tags"] else None
+    if media is not None:  # JSON in the catalogue, JSON values here
+        for name in ("tags", "artists"):
+            media[name] = json.loads(media[name]) if media[name] else None
     art = list(_dicts(conn.execute(
         "SELECT a.*, 'embedded' AS source, fa.picture_type FROM file_artwork fa "
         "JOIN artwork a ON a.hash = fa.artwork_hash WHERE fa.file_id = ? "

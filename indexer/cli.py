@@ -1,11 +1,14 @@
 """The `indexer` command. Each command loads the configuration, calls one function,
 and maps known errors to one line and an exit code:
 
-    0  done (per-file errors are reported, not fatal)
+    0  done
     1  a fatal error: no root usable, catalogue busy or unwritable; for `doctor` and
        `verify`, something to fix was found
     2  bad usage or configuration
+    3  `scan` or `rescan` done, but some files or folders could not be read
+       (`indexer ls --errors` lists them)
     130  the scan was cancelled (Ctrl-C or SIGTERM); what was done is saved
+    141  the reader of the output went away (`indexer ls | head`): nothing said
 
 Heavy modules are imported inside the commands: start-up time counts in every call.
 """
@@ -22,10 +25,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
-                  pretty_exceptions_enable=False,
+                  pretty_exceptions_enable=False, suggest_commands=False,  # click suggests
                   help="Keep a SQLite catalogue of a media library in sync with its folders.")
 log = logging.getLogger("indexer")
 
@@ -36,7 +40,13 @@ DbOption = Annotated[Optional[str], typer.Option(
     "--db", metavar="FILE", help="The catalogue file (also $INDEXER_DB).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
-EXIT_FATAL, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+EXIT_FATAL, EXIT_USAGE, EXIT_FILE_ERRORS, EXIT_CANCELLED = 1, 2, 3, 130
+EXIT_READER_GONE = 128 + signal.SIGPIPE  # as a shell reports a command killed by SIGPIPE
+
+# Flags that may stand anywhere on the line, before or after the command (`_hoisted`)
+LOGGING_FLAGS = ("--debug", "--quiet", "-q", "--verbose", "-v")
+# --config, --db and the logging level given before the command
+_given: dict[str, Any] = {}
 
 
 def _fail(code: int, message: str) -> None:
@@ -57,12 +67,23 @@ def _errors_to_exit_codes(command: Callable) -> Callable:
             _fail(EXIT_USAGE, str(error))
         except (CatalogError, SchemaTooNew) as error:
             _fail(EXIT_FATAL, str(error))
+        except BrokenPipeError:
+            _reader_gone()
     return run
+
+
+def _reader_gone() -> None:
+    """The output's reader closed it (`| head`): end quietly, as a killed writer would,
+    and let nothing try to flush into the closed pipe on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(EXIT_READER_GONE)
 
 
 def _load(config_file: str | None, db: str | None, **overrides: Any):
     from . import config
-    return config.load(config_file, {"database.path": db, **overrides})
+    return config.load(config_file or _given.get("config"),
+                       {"database.path": db or _given.get("db"), **overrides})
 
 
 def _read_conn(cfg):
@@ -77,10 +98,33 @@ def _as_catalogue_owner(cfg) -> None:
     become_owner(cfg.database.path)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+        typer.echo(f"indexer {version('indexer')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_options(debug: Annotated[bool, typer.Option(
-        "--debug", help="Debug logging, and tracebacks on errors.")] = False) -> None:
-    _setup_logging(logging.DEBUG if debug else logging.INFO)
+def main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Debug logging, and tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    config_file: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Keep a SQLite catalogue of a media library in sync with its folders.
+
+    --debug, --quiet and --verbose go anywhere on the line; --config and --db before
+    the command or after it.
+    """
+    level = logging.DEBUG if debug or verbose else logging.WARNING if quiet else None
+    _given.update(config=config_file, db=db, level=level)
+    _setup_logging(level or logging.INFO)
     if not debug:
         sys.excepthook = _short_excepthook
 
@@ -93,7 +137,9 @@ def scan(
     sequential: Annotated[bool, typer.Option("--sequential", help="Run every stage in one thread.")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Hashing threads (scan.workers).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Rows per transaction (scan.batch_size).")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="default, conservative or aggressive.")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        click_type=click.Choice(["default", "conservative", "aggressive"]),
+        help="default, conservative or aggressive.")] = None,
     rehash: Annotated[bool, typer.Option("--rehash", help="Read and hash every file again, and read its tags again.")] = False,
     as_json: JsonOption = False,
     config_file: ConfigOption = None,
@@ -111,13 +157,36 @@ def scan(
     from .manager import Manager
 
     manager = Manager(config=cfg)
-    with _cancel_on_signals(manager.cancel), scan_progress() as show:
+    with _cancel_on_signals(manager.cancel), scan_progress(quiet=_quiet()) as show:
         result = manager.scan(on_progress=show, rehash=rehash)
-    print_summary(result.summary(), as_json)
+    summary = result.summary()
+    print_summary(summary, as_json, warnings=False)  # logged as they came
     if result.status == "cancelled":
         raise typer.Exit(EXIT_CANCELLED)
     if result.status == "failed":
-        _fail(EXIT_FATAL, result.message or "the scan failed")
+        said = {w for texts in result.warnings.values() for w in texts}
+        unsaid = [line for line in (result.message or "").splitlines() if line not in said]
+        if unsaid or not said:
+            _fail(EXIT_FATAL, "\n".join(unsaid) or "the scan failed")
+        raise typer.Exit(EXIT_FATAL)
+    if roots and cfg.file is None and cfg.sources["database.path"] == "default":
+        _remember(cfg.library.roots)
+    if summary["errors"]:
+        raise typer.Exit(EXIT_FILE_ERRORS)
+
+
+def _quiet() -> bool:
+    return (_given.get("level") or logging.INFO) > logging.INFO
+
+
+def _remember(roots: tuple[str, ...]) -> None:
+    """The first scan of folders into the default catalogue, with no configuration file
+    anywhere, writes one that names them: `indexer run` and `rescan` then know the library."""
+    from .config import record_roots
+    written = record_roots(roots)
+    if written is not None:
+        log.info("the library is %s from now on (library.roots in %s): `indexer run` watches "
+                 "it, `indexer rescan` scans it", ", ".join(roots), written)
 
 
 @app.command()
@@ -178,7 +247,8 @@ def status(as_json: JsonOption = False, config_file: ConfigOption = None, db: Db
 @_errors_to_exit_codes
 def list_files(
     missing: Annotated[bool, typer.Option("--missing", help="Only files marked missing.")] = False,
-    errors: Annotated[bool, typer.Option("--errors", help="Only files with an error.")] = False,
+    errors: Annotated[bool, typer.Option("--errors", help="Only files with an error, then the "
+                                         "folders and paths the last scan could not read.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="At most this many rows.")] = None,
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
@@ -186,11 +256,15 @@ def list_files(
 
     Example: indexer ls --errors
     """
+    import itertools
     from . import catalog
     from .console import print_rows
     cfg = _load(config_file, db)
-    print_rows(catalog.iter_files(_read_conn(cfg), missing=missing, errors=errors, limit=limit),
-               as_json)
+    conn = _read_conn(cfg)
+    rows = catalog.iter_files(conn, missing=missing, errors=errors)
+    if errors:  # and what no file row holds: folders and paths a scan could not read
+        rows = itertools.chain(rows, catalog.walk_problems(conn))
+    print_rows(itertools.islice(rows, limit), as_json)
 
 
 @app.command()
@@ -214,12 +288,12 @@ def show(
     print_record(record, as_json)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # -word: not an option
 @_errors_to_exit_codes
 def search(
     query: Annotated[list[str], typer.Argument(
         metavar="QUERY...", help='Words, "phrases", field:value (title, artist, album, '
-        'album_artist, genre), year:1969 or year:1965-1970, prefix*.')],
+        'album_artist, genre), year:1969 or year:1965-1970, prefix*, -word to leave out.')],
     limit: Annotated[int, typer.Option(help="At most this many results.")] = 50,
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
@@ -231,10 +305,12 @@ def search(
     from .search import QueryError, search as run_search
     cfg = _load(config_file, db)
     try:
-        found = run_search(_read_conn(cfg), " ".join(query), limit=limit)
-        print_tracks(found, as_json)
+        found = list(run_search(_read_conn(cfg), " ".join(query), limit=limit + 1))
     except QueryError as error:
         _fail(EXIT_USAGE, str(error))
+    print_tracks(found[:limit], as_json)
+    if len(found) > limit:
+        log.warning("more than %d results: give a larger --limit, or more words", limit)
 
 
 @app.command("config")
@@ -267,7 +343,7 @@ def run(
     cfg = load()
     if not cfg.library.roots:
         _fail(EXIT_USAGE, "library.roots: no folder to watch; give one or set it in the config")
-    _setup_logging(getattr(logging, cfg.service.log_level.upper()))
+    _setup_logging(_given.get("level") or getattr(logging, cfg.service.log_level.upper()))
     _as_catalogue_owner(cfg)
     from .daemon import Service
     service = Service(cfg, reload=load)
@@ -315,6 +391,8 @@ def rescan(
         from .console import print_offline
         print_offline(answer["offline"], as_json)
         raise typer.Exit(EXIT_FATAL)
+    if any(summary["errors"] for summary in answer.get("jobs", [])):
+        raise typer.Exit(EXIT_FILE_ERRORS)
 
 
 @app.command()
@@ -414,7 +492,8 @@ def dupes(as_json: JsonOption = False, config_file: ConfigOption = None,
 @app.command()
 @_errors_to_exit_codes
 def export(
-    format: Annotated[str, typer.Option("--format", help="json (one object a line) or csv.")] = "json",
+    format: Annotated[str, typer.Option("--format", click_type=click.Choice(["json", "csv"]),
+                                        help="json (one object a line) or csv.")] = "json",
     output: Annotated[Optional[str], typer.Option("--output", metavar="FILE",
                                                    help="Write here instead of standard output.")] = None,
     config_file: ConfigOption = None, db: DbOption = None,
@@ -425,14 +504,17 @@ def export(
     """
     from . import queries
     from .console import write_export
-    if format not in ("json", "csv"):
-        _fail(EXIT_USAGE, f"--format must be json or csv, not {format!r}")
     cfg = _load(config_file, db)
     rows = queries.export_rows(_read_conn(cfg))
     if output is None:
         write_export(rows, format, sys.stdout)
         return
-    with open(output, "w", newline="", encoding="utf-8") as out:
+    try:
+        out = open(output, "w", newline="", encoding="utf-8")
+    except OSError as error:
+        _fail(EXIT_USAGE, f"--output {output}: {error.strerror}; give a file in a folder "
+                          "that exists and this user may write")
+    with out:
         write_export(rows, format, out)
 
 
@@ -451,19 +533,17 @@ def purge(
     Example: indexer purge --missing-older-than 90d --dry-run
     """
     from . import catalog, purge as purging
-    from .config import interval_seconds
-    from .console import print_doomed
-    seconds = interval_seconds(missing_older_than)
-    if seconds is None:
-        _fail(EXIT_USAGE, f'--missing-older-than: give an age like "30d" or "12h", '
-                          f"not {missing_older_than!r}")
+    from .console import print_doomed, rows_count
+    seconds = _age(missing_older_than)
     cfg = _load(config_file, db)
     doomed = purging.candidates(_read_conn(cfg), seconds / 86400)
     print_doomed(doomed)
     if dry_run or not doomed:
         return
-    if not yes and not _confirmed(f"delete these {len(doomed):,} rows?"):
-        _fail(EXIT_FATAL, "nothing deleted")
+    question = "delete this row?" if len(doomed) == 1 else f"delete these {len(doomed):,} rows?"
+    if not yes and not _confirmed(question):
+        typer.echo("nothing deleted")
+        return
     from . import control
     address = control.service_socket(catalog.WriterLock(cfg.database.path).path)
     if address is not None:  # the service holds the only write connection: ask it
@@ -481,7 +561,22 @@ def purge(
         with catalog.open_for_writing(cfg.database.path, cfg.database.synchronous,
                                       busy_timeout_s=cfg.database.busy_timeout_s) as conn:
             done = purging.purge(conn, doomed, art_dir)
-    typer.echo(f"deleted {done['files']:,} rows and {done['artwork']:,} images no file uses")
+    typer.echo(f"deleted {rows_count(done['files'])} and {done['artwork']:,} "
+               f"image{'' if done['artwork'] == 1 else 's'} no file uses")
+
+
+def _age(text: str) -> float:
+    """--missing-older-than: a duration with its unit; a bare number could mean anything."""
+    from .config import duration_seconds
+    seconds = duration_seconds(text)
+    if seconds is None:
+        unit = " with its unit" if text.strip().replace(".", "", 1).isdigit() else ""
+        _fail(EXIT_USAGE, f"--missing-older-than {text}: give an age{unit}, like 30d, 12h, "
+                          "2w or 1d12h (s, m, h, d, w)")
+    if seconds <= 0:
+        _fail(EXIT_USAGE, f"--missing-older-than {text}: give more than nothing; a file just "
+                          "marked missing may be a disk not yet back, or a move not yet seen")
+    return seconds
 
 
 def _confirmed(question: str) -> bool:
@@ -585,5 +680,13 @@ def _short_excepthook(kind, error, traceback) -> None:
     sys.exit(EXIT_FATAL)
 
 
+def _hoisted(args: list[str]) -> list[str]:
+    """The logging flags moved to the front, from wherever they stand before `--`: the
+    callback takes them, whatever the command."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in LOGGING_FLAGS]
+    return flags + [a for a in args[:end] if a not in LOGGING_FLAGS] + args[end:]
+
+
 def main() -> None:
-    app()
+    app(args=_hoisted(sys.argv[1:]), prog_name="indexer")

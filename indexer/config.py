@@ -10,8 +10,10 @@ message is one line naming the key.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from .push_config import PushConfig, Target, targets as _targets
 log = logging.getLogger(__name__)
 
 KINDS = ("audio", "video", "image", "other")
+DEFAULT_CRON = "0 4 * * *"
 PROFILES = ("default", "conservative", "aggressive")
 DEFAULT_IGNORE = (
     "@eaDir", ".stversions", ".Trash-*", "lost+found", ".DS_Store", "Thumbs.db",
@@ -109,8 +112,11 @@ def _roots(value: Any) -> tuple[str, ...]:
 def _kinds(value: Any) -> tuple[str, ...]:
     kinds = _str_list(value)
     unknown = sorted(set(kinds) - set(KINDS))
-    if unknown or not kinds:
-        raise ValueError(f"must be a non-empty list of {', '.join(KINDS)}; got {unknown or 'none'}")
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))} is not a kind; the kinds are "
+                         f"{', '.join(KINDS)}")
+    if not kinds:
+        raise ValueError(f"must name at least one kind: {', '.join(KINDS)}")
     return tuple(k for k in KINDS if k in kinds)
 
 
@@ -128,10 +134,15 @@ def _sizes(value: Any) -> tuple[int, ...]:
 
 def _cron(value: Any) -> str:
     fields = value.split() if isinstance(value, str) else []
-    allowed = set("0123456789*/,-abcdefghijklmnopqrstuvwxyz")
-    if len(fields) != 5 or not all(set(f.lower()) <= allowed for f in fields):
+    if len(fields) != 5:
         raise ValueError('must be five crontab fields: minute hour day month weekday, '
                          'e.g. "0 4 * * *"')
+    if value != DEFAULT_CRON:  # apscheduler's own parser, imported only when it has work
+        from apscheduler.triggers.cron import CronTrigger
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(f"{error} (fields: minute hour day month weekday)") from None
     return value
 
 
@@ -139,20 +150,30 @@ def _interval(value: Any) -> str:
     if value in ("", None):
         return ""
     if interval_seconds(str(value)) is None:
-        raise ValueError('must be a duration like "6h", "90m", "45s" or a number of seconds')
+        raise ValueError('must be a duration like "6h", "90m", "1d12h", "2w" or a number of '
+                         "seconds, at least 1 s")
     return str(value)
 
 
-def interval_seconds(text: str) -> float | None:
-    """ "6h" -> 21600.0; "90m" -> 5400.0; "3600" -> 3600.0; "" or nonsense -> None."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def duration_seconds(text: str) -> float | None:
+    """ "6h" -> 21600.0; "1d12h" -> 129600.0; "2w" -> 1209600.0; a bare number or
+    nonsense -> None."""
     text = text.strip().lower()
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    try:
-        seconds = float(number) * units[unit]
-    except ValueError:
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
         return None
-    return seconds if 1 <= seconds < float("inf") else None
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
+def interval_seconds(text: str) -> float | None:
+    """reconcile.interval: a duration, or a bare number of seconds; at least 1 s."""
+    text = text.strip()
+    seconds = float(text) if re.fullmatch(r"\d+(\.\d+)?", text) else duration_seconds(text)
+    return seconds if seconds is not None and 1 <= seconds < float("inf") else None
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -228,10 +249,10 @@ KEYS: tuple[Key, ...] = (
         'how changes are noticed: "auto" = inotify, or polling on NFS, SMB and FUSE mounts'),
     Key("watch", "poll_interval_s", 300, _number_at_least(0.1),
         "with polling, seconds between checks (a root that went offline is looked at every 2 s)"),
-    Key("reconcile", "cron", "0 4 * * *", _cron,
+    Key("reconcile", "cron", DEFAULT_CRON, _cron,
         "when the daemon rescans every root to catch what watching missed (crontab form)"),
     Key("reconcile", "interval", "", _interval,
-        'instead of cron: every so long, e.g. "6h", "90m", "3600" (seconds); "" = use cron'),
+        'instead of cron: every so long, e.g. "6h", "90m", "1d12h", "3600" (seconds); "" = use cron'),
     Key("service", "low_priority", True, _bool,
         "scan at low CPU and I/O priority (nice 10, best-effort 7) so playback never stutters"),
     Key("service", "log_level", "info", _choice("debug", "info", "warning", "error"),
@@ -336,11 +357,14 @@ def config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
     chosen = explicit or env.get("INDEXER_CONFIG")
     if chosen:
         return Path(chosen).expanduser()
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    for candidate in (Path(config_home) / "indexer" / "config.toml", Path("/etc/indexer/config.toml")):
+    for candidate in (user_config_path(env), Path("/etc/indexer/config.toml")):
         if os.path.isfile(candidate):  # False, not an error, when HOME is not ours to read
             return candidate
     return None
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "indexer" / "config.toml"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -394,6 +418,28 @@ def _read_env(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     return found
 
 
+def record_roots(roots: tuple[str, ...], env: Mapping[str, str] | None = None) -> Path | None:
+    """Where no configuration file is, write the user's with these roots (the first scan
+    of folders: `indexer scan ~/Music`); the file written, or None."""
+    env = os.environ if env is None else env
+    if config_file(None, env) is not None:
+        return None
+    try:
+        names = [json.dumps(root.encode().decode(), ensure_ascii=False) for root in roots]
+    except UnicodeEncodeError:  # a name that is not UTF-8 cannot be written in TOML
+        return None
+    path = user_config_path(env)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as out:  # never over one made meanwhile
+            out.write("# Written by the first `indexer scan` of these folders. Every other key\n"
+                      "# and its default: config.example.toml.\n\n"
+                      f"[library]\nroots = [{', '.join(names)}]\n")
+    except OSError:
+        return None
+    return path
+
+
 def load(
     config_path: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -435,12 +481,29 @@ def load(
     return _build(values, sources, path, env, notify)
 
 
+def _check_place(dotted: str, value: Any, source: str) -> None:
+    """Paths in a file or the environment must be whole (absolute, or from ~): relative ones
+    would name other folders from each folder the command runs in. Paths on the command
+    line are relative to the current folder. A root that is a file is a mistake."""
+    paths = value if dotted == "library.roots" else (value,) if dotted == "database.path" else ()
+    for path in paths:
+        if source != "command line" and path != "auto" and not os.path.isabs(
+                os.path.expanduser(path)):
+            raise ConfigError(f"{dotted}: {path!r} is a relative path; give it whole, e.g. "
+                              f"{absolute(path)!r} (from {source})")
+        if dotted == "library.roots" and os.path.exists(absolute(path)) and not os.path.isdir(
+                absolute(path)):
+            raise ConfigError(f"library.roots: {path} is a file, not a folder (from {source})")
+
+
 def _checked(dotted: str, value: Any, source: str) -> Any:
     try:
-        return KEY_BY_NAME[dotted].check(value)
+        checked = KEY_BY_NAME[dotted].check(value)
     except ValueError as error:
         where = "" if source == "default" else f" (from {source})"
         raise ConfigError(f"{dotted}: {error}, got {value!r}{where}") from None
+    _check_place(dotted, checked, source)
+    return checked
 
 
 def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
@@ -463,7 +526,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             kinds=values["library.kinds"],
         ),
         database=DatabaseConfig(
-            path=default_db_path(env) if db_path == "auto" else Path(db_path).expanduser(),
+            path=default_db_path(env) if db_path == "auto" else Path(absolute(db_path)),
             synchronous=values["database.synchronous"],
             busy_timeout_s=values["database.busy_timeout_s"],
         ),

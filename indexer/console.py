@@ -127,11 +127,13 @@ def service_progress(stream: TextIO = sys.stderr) -> ServiceProgress:
     return ServiceProgress(stream)
 
 
-def scan_progress(stream: TextIO = sys.stderr):
-    return BarProgress(stream) if stream.isatty() else PlainProgress()
+def scan_progress(stream: TextIO = sys.stderr, quiet: bool = False):
+    return BarProgress(stream) if stream.isatty() and not quiet else PlainProgress()
 
 
-def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout,
+                  warnings: bool = True) -> None:
+    """A scan's result; its warnings too unless they were logged here as they came."""
     if as_json:
         out.write(json.dumps(summary, ensure_ascii=False) + "\n")
         return
@@ -144,8 +146,8 @@ def print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdo
     if s["metadata_queued"] or s["metadata_copied"]:
         out.write(f"  tags: {s['metadata_extracted']:,} read, {s['metadata_copied']:,} copied "
                   f"from identical files, {s['metadata_failed']:,} failed\n")
-    for root, warnings in s["warnings"].items():
-        for warning in warnings:
+    for texts in s["warnings"].values() if warnings else ():
+        for warning in texts:
             out.write(f"  warning: {printable(warning)}\n")
     if s["errors"]:
         out.write("  files with errors: indexer ls --errors\n")
@@ -171,7 +173,8 @@ def print_rows(rows, as_json: bool, out: TextIO = sys.stdout) -> int:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             continue
         error = f"  [{printable(row['error'])}]" if row["error"] else ""
-        out.write(f"{row['status']:<8} {row['kind']:<6} {row['size']:>12,} "
+        size = "-" if row["size"] is None else f"{row['size']:,}"
+        out.write(f"{row['status']:<8} {row['kind']:<6} {size:>12} "
                   f"{printable(row['path'])}{error}\n")
     return count
 
@@ -200,7 +203,8 @@ def print_record(record: dict[str, Any], as_json: bool, out: TextIO = sys.stdout
 def _pairs(row: dict[str, Any], out: TextIO, indent: str = "") -> None:
     width = max(map(len, row))
     for name, value in row.items():
-        shown = "" if value is None else printable(str(value))
+        shown = ("" if value is None else printable("; ".join(value)) if isinstance(value, list)
+                 else printable(str(value)))
         out.write(f"{indent}{name:<{width}}  {shown}\n")
 
 
@@ -363,7 +367,11 @@ def write_export(rows, fmt: str, out: TextIO) -> None:
 def print_doomed(doomed, out: TextIO = sys.stdout) -> None:
     for row in doomed:
         out.write(f"missing since {row.missing_since}: #{row.id} {printable(row.path)}\n")
-    out.write(f"{len(doomed):,} rows to delete\n" if doomed else "nothing to purge\n")
+    out.write(f"{rows_count(len(doomed))} to delete\n" if doomed else "nothing to purge\n")
+
+
+def rows_count(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 # `indexer verify`: one line per finding, then a summary that says what to do.

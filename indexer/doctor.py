@@ -117,6 +117,9 @@ def watch_limit_check(folders: int, limit_file: Path) -> Check:
 
 
 def catalogue_checks(path: Path) -> list[Check]:
+    if os.path.isdir(path):
+        return [Check("catalogue", "fail", f"{path} is a folder, not a catalogue",
+                      f"set database.path (or --db) to a file, e.g. {path / 'library.db'}")]
     if not path.exists():
         writable = os.access(_existing_parent(path), os.W_OK)
         return [Check("catalogue", "warn" if writable else "fail",
@@ -138,7 +141,11 @@ def catalogue_checks(path: Path) -> list[Check]:
 
 def _catalogue_file(path: Path) -> Check:
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    if not os.access(path, os.W_OK):
+    if not os.access(path, os.R_OK):
+        return Check("catalogue", "fail", f"{path}: not readable by this user",
+                     f"run this as {ownership.owner_name(path)}, or join the group that reads it")
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+        # a writer makes <db>-wal, <db>-shm and <db>.lock beside it
         return Check("catalogue", "warn", f"{path}: not writable by this user ({size:,} bytes)",
                      "run scans as the user that owns it (the service's)")
     return Check("catalogue", "ok", f"{path}: writable, {size / 1e6:,.1f} MB")
@@ -197,9 +204,15 @@ def _catalogue_contents(conn: sqlite3.Connection, path: Path) -> Iterator[Check]
     errors = conn.execute("SELECT count(*) FROM files f LEFT JOIN media m ON m.file_id = f.id "
                           "WHERE f.status = 'present' AND (f.error IS NOT NULL OR "
                           "m.error IS NOT NULL)").fetchone()[0]
-    yield (Check("files", "ok", "no file with errors") if not errors else
-           Check("files", "warn", f"{errors:,} files could not be read (or their tags)",
-                 "see `indexer ls --errors`; fix permissions or replace broken files"))
+    unlisted = sum(1 for _ in catalog.walk_problems(conn))
+    if not errors and not unlisted:
+        yield Check("files", "ok", "no file or folder with errors")
+        return
+    said = [f"{errors:,} file{'s' * (errors != 1)} could not be read (or their tags)"] * bool(errors)
+    said += [f"{unlisted:,} folder{'s' * (unlisted != 1)} or path{'s' * (unlisted != 1)} the "
+             "last scan could not list or read"] * bool(unlisted)
+    yield Check("files", "warn", "; ".join(said),
+                "see `indexer ls --errors`; fix permissions or replace broken files")
 
 
 def _service_check(conn: sqlite3.Connection, path: Path) -> Check:

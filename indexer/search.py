@@ -3,17 +3,19 @@
     beatles                 any of title, artist, album, album artist, genre
     "abbey road"            a phrase
     artist:beatles          one field (title, artist, album, album_artist, genre)
+    artist:"the beatles"    a phrase in one field
     year:1969  year:1965-1970
     yest*                   a prefix
+    -live  -year:1970       not this
 
 Every word becomes a quoted FTS5 string, so no input is read as FTS syntax;
-field filters become FTS5 column filters, years a plain SQL condition.
+field filters become FTS5 column filters, years a plain SQL condition. A `name:`
+that is no field is an error (quote the word to search for it as written).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 import sqlite3
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -32,40 +34,69 @@ class Query(NamedTuple):
     args: dict
 
 
+# an optional "-", an optional "field:", then a "quoted phrase" ("" inside for ") or a word
+_TOKEN = re.compile(r'(-?)(?:([A-Za-z_]+):)?(?:"((?:[^"]|"")*)"|(\S+))')
+
+
 def parse(text: str) -> Query:
-    try:
-        words = shlex.split(text)
-    except ValueError as error:
-        raise QueryError(f"cannot read the query: {error}") from None
-    terms, where, args = [], [], {}
-    for word in words:
-        field, colon, value = word.partition(":")
-        if colon and field.lower() == "year":
-            where.append(_years(value, args))
-        elif colon and field.lower() in FIELDS:
-            terms.append(f"{FIELDS[field.lower()]} : {_phrase(value)}")
-        elif word:
-            terms.append(_phrase(word))
+    terms, excluded, where, args = [], [], [], {}
+    at = 0
+    while (at := _skip_spaces(text, at)) < len(text):
+        token = _TOKEN.match(text, at)
+        if token is None or (token.end() < len(text) and not text[token.end()].isspace()):
+            raise QueryError(f"cannot read the query from {text[at:]!r}: close each quote")
+        at = token.end()
+        minus, field, quoted, bare = token.groups()
+        if bare is not None and '"' in bare:
+            raise QueryError(f"cannot read the query from {text[token.start():]!r}: close "
+                             "each quote")
+        value = quoted.replace('""', '"') if quoted is not None else bare
+        name = field.lower() if field else None
+        if name == "year":
+            condition = _years(value, args, token.group(0))
+            where.append(f"NOT ({condition})" if minus else condition)
+            continue
+        if name is not None and name not in FIELDS:
+            raise QueryError(f"{token.group(0)}: no field {field!r}; the fields are "
+                             f"{', '.join(sorted(set(FIELDS.values())))}, year (to search for "
+                             f"the text, quote it: \"{field}:{value}\")")
+        term = _phrase(value, phrase=quoted is not None)
+        term = f"{FIELDS[name]} : {term}" if name else term
+        (excluded if minus else terms).append(term)
+    if excluded and not terms:
+        raise QueryError("only words to leave out: give a word to search for too")
     if not terms and not where:
         raise QueryError("the query is empty")
-    return Query(" AND ".join(terms), " AND ".join(where), args)
+    match = " AND ".join(terms)
+    if excluded:
+        match = f"({match}) NOT " + " NOT ".join(excluded)
+    return Query(match, " AND ".join(where), args)
 
 
-def _phrase(word: str) -> str:
-    prefix = word.endswith("*") and len(word) > 1
+def _skip_spaces(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def _phrase(word: str, phrase: bool = False) -> str:
+    prefix = not phrase and word.endswith("*") and len(word) > 1
     body = word[:-1] if prefix else word
     if not body.strip():
         raise QueryError(f"nothing to search for in {word!r}")
     return '"' + body.replace('"', '""') + '"' + (" *" if prefix else "")
 
 
-def _years(value: str, args: dict) -> str:
+def _years(value: str, args: dict, token: str) -> str:
     match = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", value)
     if not match:
-        raise QueryError(f"year:{value}: give a year (1969) or a range (1965-1970)")
-    low, high = match.group(1), match.group(2) or match.group(1)
-    args["year_low"], args["year_high"] = int(low), int(high)
-    return "year BETWEEN :year_low AND :year_high"
+        raise QueryError(f"{token}: give a year (1969) or a range (1965-1970)")
+    low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+    if low > high:
+        raise QueryError(f"{token}: the range runs backwards; give year:{high}-{low}")
+    n = len(args) // 2
+    args[f"year_low{n}"], args[f"year_high{n}"] = low, high
+    return f"year BETWEEN :year_low{n} AND :year_high{n}"
 
 
 def search(conn: sqlite3.Connection, text: str, limit: int = 50) -> Iterator[dict]:

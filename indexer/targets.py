@@ -190,7 +190,8 @@ class Plex(Adapter):
             return [Check("fail", str(error), _token_fix(self.target, "X-Plex-Token: see "
                                                          "Plex's 'Finding an authentication token'"))]
         from .push import rewritten
-        out = [Check("ok", f"token taken; {len(sections)} library locations")]
+        locations = f"{len(sections)} library location" + "s" * (len(sections) != 1)
+        out = [Check("ok", f"token taken; {locations}")]
         for root in self.roots:
             seen = rewritten(root, self.target.rewrite)
             if self.section_of(seen, sections) is None:

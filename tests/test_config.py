@@ -4,15 +4,17 @@ a bad value or unknown key is one line naming the key, exit code 2, nothing writ
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from conftest import cli_env, indexer
-from indexer.config import KEYS, PROFILE_VALUES, ConfigError, load
+from indexer.config import KEYS, PROFILE_VALUES, ConfigError, interval_seconds, load
 
 ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "config.example.toml"
 
 
 def test_defaults_are_those_of_the_design(tmp_path):
@@ -63,7 +65,14 @@ def test_the_config_file_comes_from_indexer_config_then_the_user_folder(tmp_path
     ("[scan]\nbatch_size = \"many\"\n", "scan.batch_size: must be a whole number"),
     ("[scan]\nparallel = \"perhaps\"\n", "scan.parallel: must be true or false"),
     ("[scan]\nprofile = \"turbo\"\n", "scan.profile: must be one of default, conservative, aggressive"),
-    ("[library]\nkinds = [\"audio\", \"sound\"]\n", "library.kinds: must be a non-empty list"),
+    ("[library]\nkinds = [\"audio\", \"sound\"]\n",
+     "library.kinds: 'sound' is not a kind; the kinds are audio, video, image, other, got"),
+    ("[library]\nkinds = []\n", "library.kinds: must name at least one kind"),
+    ("[reconcile]\ncron = \"99 99 * * *\"\n", "reconcile.cron: Error validating expression '99'"),
+    ("[reconcile]\ncron = \"0 4 * * funday\"\n", "reconcile.cron: Invalid weekday name \"funday\""),
+    ("[reconcile]\ninterval = \"0\"\n", "reconcile.interval: must be a duration"),
+    ("[library]\nroots = [\"music\"]\n", "library.roots: 'music' is a relative path"),
+    ("[database]\npath = \"lib.db\"\n", "database.path: 'lib.db' is a relative path"),
     ("[library]\nroots = 5\n", "library.roots: must be a list"),
     ("[scan\n", "config file"),
 ])
@@ -95,20 +104,72 @@ def test_a_missing_config_file_given_by_name_is_an_error(tmp_path):
     assert result.returncode == 2 and "nope.toml does not exist" in result.stderr
 
 
-def test_the_example_config_lists_every_key_with_its_default():
-    example = tomllib.loads((ROOT / "config.example.toml").read_text())
-    flat = {f"{s}.{k}": v for s, table in example.items() for k, v in table.items()}
-    assert flat == {key.dotted: key.default for key in KEYS}
-    lines = (ROOT / "config.example.toml").read_text().splitlines()
+def test_a_root_that_is_a_file_is_a_configuration_error_from_each_source(tmp_path):
+    song = tmp_path / "song.flac"
+    song.write_bytes(b"fLaC")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[library]\nroots = ["{song}"]\n')
+    with pytest.raises(ConfigError, match=f"library.roots: {song} is a file, not a folder"):
+        load(str(config), env={})
+    for command in ("run", "scan"):
+        result = indexer(command, song, "--db", tmp_path / "x.db", env=cli_env(tmp_path))
+        assert result.returncode == 2 and "is a file, not a folder" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_root_on_the_command_line_is_relative_to_the_current_folder_and_an_offline_one_is_allowed(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load(None, {"library.roots": ["music", "/not/mounted/now"]}, env={})
+    assert cfg.library.roots == (str(tmp_path / "music"), "/not/mounted/now")
+    config = tmp_path / "c.toml"
+    config.write_text('[library]\nroots = ["~/Music"]\n')  # ~ is whole, wherever one runs
+    assert load(str(config), env={"HOME": str(tmp_path)}).library.roots[0].endswith("/Music")
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("6h", 21600), ("90m", 5400), ("1d12h", 129600), ("2w", 1209600), ("3600", 3600),
+    ("1.5h", 5400), ("0", None), ("0d", None), ("soon", None), ("1x", None), ("h", None)])
+def test_reconcile_intervals_take_weeks_and_compound_durations(text, seconds):
+    assert interval_seconds(text) == seconds
+
+
+def example_keys() -> dict[str, tuple[int, object]]:
+    """The example's commented-out `key = value` lines of known keys: line number, value."""
+    known = {key.dotted for key in KEYS}
+    found, section = {}, None
+    for number, line in enumerate(EXAMPLE.read_text().splitlines()):
+        if match := re.fullmatch(r"\[(\w+)\]", line):
+            section = match[1]
+        elif (match := re.fullmatch(r"# (\w+) = (.*)", line)) and f"{section}.{match[1]}" in known:
+            found[f"{section}.{match[1]}"] = (number, tomllib.loads(f"v = {match[2]}")["v"])
+    return found
+
+
+def test_the_example_config_lists_every_key_with_its_default_commented_out():
+    tables = tomllib.loads(EXAMPLE.read_text())
+    assert not any(tables.values())  # sets nothing: the profile still counts
+    found = example_keys()
+    assert {dotted: value for dotted, (_, value) in found.items()} == {
+        key.dotted: key.default for key in KEYS}
+    lines = EXAMPLE.read_text().splitlines()
+    starts = {number for number, _ in found.values()}
     for key in KEYS:  # each key has its comment in the block just above it
-        section = lines.index(f"[{key.section}]")
-        at = next(i for i in range(section, len(lines)) if lines[i].startswith(f"{key.name} = "))
+        at, _ = found[key.dotted]
         above = []
-        while lines[at - 1 - len(above)].startswith("#"):
+        while lines[at - 1 - len(above)].startswith("#") and at - 1 - len(above) not in starts:
             above.append(lines[at - 1 - len(above)])
         assert f"# {key.help}" in above, key.dotted
     for profile in PROFILE_VALUES:
         assert f"#   {profile} " in "\n".join(lines)
+
+
+def test_the_example_config_copied_as_the_readme_says_leaves_the_profile_its_keys(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(EXAMPLE.read_text().replace("# profile = \"default\"",
+                                                  "profile = \"conservative\""))
+    cfg = load(str(config), env={})
+    assert (cfg.scan.workers, cfg.scan.batch_size, cfg.metadata.workers) == (2, 25, 1)
 
 
 def test_indexer_config_shows_each_value_and_where_it_came_from(tmp_path):

@@ -123,7 +123,7 @@ def test_purge_deletes_exactly_what_it_listed_and_the_artwork_no_one_uses(scanne
     doomed = [str(p) for p in old if p.suffix != ".nfo"]
     assert all(p in listed for p in doomed) and "6 rows to delete" in listed  # 4 tracks, 2 images
     assert str(recent) not in listed
-    assert "deleted 6 rows and 1 images" in result
+    assert "deleted 6 rows and 1 image no file uses" in result
     rows = files(db)
     assert not any(p in rows for p in doomed) and rows[str(recent)]["status"] == "missing"
     with connect(db) as conn:
@@ -146,7 +146,7 @@ def test_purge_asks_and_without_an_answer_deletes_nothing(scanned, env, tmp_path
     indexer("scan", scanned, env=env, check=True)
     _make_missing(db, [song], "2020-01-01T00:00:00.000Z")
     result = indexer("purge", env=env)  # stdin is closed: no yes
-    assert result.returncode == 1 and "nothing deleted" in result.stderr
+    assert result.returncode == 0 and "delete this row? [y/N]: nothing deleted" in result.stdout
     assert files(db)[str(song)]["status"] == "missing"
 
 

@@ -119,7 +119,7 @@ def test_a_purge_through_the_service_waits_for_another_writers_lock(tmp_path, mu
 
     release.join()
     assert result.returncode == 0, result.stderr
-    assert "deleted 1 rows" in result.stdout
+    assert "deleted 1 row and" in result.stdout
     assert str(gone) not in files(db)
     assert indexer("status", env=env, check=True).stdout.startswith("catalogue")
 
