@@ -652,9 +652,21 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+def _stderr_is_journal() -> bool:
+    """Whether stderr is the journal's stream. systemd.exec(5): $JOURNAL_STREAM holds the
+    DEVICE:INODE of the stream it connected, and a redirected stderr inherits the
+    variable, so compare them with stderr's own (`indexer run 2>log` in a unit's shell)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        info = os.fstat(2)
+        return (int(device), int(inode)) == (info.st_dev, info.st_ino)
+    except (ValueError, OSError):  # not set, not numbers, or no stderr at all
+        return False
+
+
 def _setup_logging(level: int) -> None:
     handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(_JournalFormatter() if os.environ.get("JOURNAL_STREAM") else _Formatter())
+    handler.setFormatter(_JournalFormatter() if _stderr_is_journal() else _Formatter())
     root = logging.getLogger("indexer")
     root.handlers[:] = [handler]
     root.setLevel(level)

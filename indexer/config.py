@@ -11,6 +11,7 @@ message is one line naming the key.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tomllib
@@ -19,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import ignore
 from .paths import absolute
 from .push_config import PushConfig, Target, targets as _targets
+
+log = logging.getLogger(__name__)
 
 KINDS = ("audio", "video", "image", "other")
 DEFAULT_CRON = "0 4 * * *"
@@ -86,6 +90,14 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValueError("must be a list of non-empty strings")
     return tuple(value)
+
+
+def _ignore(value: Any) -> tuple[str, ...]:
+    """gitignore patterns that pathspec can read. The defaults are known to (a test says
+    so): not compiled here, so that a command that never walks never imports pathspec."""
+    patterns = _str_list(value)
+    ignore.check_patterns(p for p in patterns if p not in DEFAULT_IGNORE)
+    return patterns
 
 
 def _roots(value: Any) -> tuple[str, ...]:
@@ -188,8 +200,9 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("library", "roots", [], _roots,
         "folders to index; files outside them are never read"),
-    Key("library", "ignore", list(DEFAULT_IGNORE), _str_list,
-        "glob patterns matched against each file and folder name; matches are skipped"),
+    Key("library", "ignore", list(DEFAULT_IGNORE), _ignore,
+        "gitignore patterns, relative to each root, of files and folders to skip (and in each "
+        "folder: .indexerignore, .ndignore, .plexignore)"),
     Key("library", "follow_symlinks", False, _bool,
         "follow symbolic links (each folder is still visited once, so loops end)"),
     Key("library", "kinds", ["audio", "video", "image"], _kinds,
@@ -505,9 +518,13 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
         return cpus if values[dotted] == "auto" else values[dotted]
 
     db_path = values["database.path"]
+    roots = tuple(absolute(r) for r in values["library.roots"])
+    for why in ignore.never_matching([p for p in values["library.ignore"] if p not in DEFAULT_IGNORE],
+                                     roots):
+        log.warning("library.ignore: %s", why)
     return Config(
         library=LibraryConfig(
-            roots=tuple(absolute(r) for r in values["library.roots"]),
+            roots=roots,
             ignore=values["library.ignore"],
             follow_symlinks=values["library.follow_symlinks"],
             kinds=values["library.kinds"],

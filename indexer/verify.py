@@ -51,7 +51,8 @@ from .kinds import kind_of
 from .paths import db_text, os_path, printable
 from .records import FileFailure, Hashed, Problem, Seen, ToHash, Unstable, describe
 from .scan import nest_free
-from .walk import Listing, RootUnusable, Walk, check_root, ignore_matcher
+from .ignore import IGNORE_NAMES, explain
+from .walk import Listing, RootUnusable, Walk, check_root
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,8 @@ class Verify:
         self.stop = stop or threading.Event()
         self.hasher = Hasher(buffer_kib, follow_symlinks=library.follow_symlinks,
                              max_read_mib_s=max_read_mib_s, stop=self.stop)
-        self._ignored = ignore_matcher(library.ignore)
+        self._root_now = ""  # the root being verified, and the ignore rules read in it
+        self._rules: dict = {}
         self.counts = dict.fromkeys(KINDS, 0)
         self.verified: list[str] = []
         self.warnings: dict[str, list[str]] = {}
@@ -211,6 +213,7 @@ class Verify:
                        self.bytes_read, self.stop.is_set(), time.monotonic() - self._started)
 
     def _root(self, root: str) -> Iterator[Finding]:
+        self._root_now, self._rules = root, {}
         try:
             check_root(root)
         except RootUnusable as problem:
@@ -330,11 +333,17 @@ class Verify:
         if not stat.S_ISLNK(info.st_mode) and not stat.S_ISREG(info.st_mode):
             return "not a regular file any more"
         name = os.path.basename(path)
-        if self._ignored(name):
-            return "its name matches library.ignore"
+        if name in IGNORE_NAMES:
+            return "an ignore file: read for its rules, never indexed"
+        try:
+            verdict = explain(self._root_now, self.library.ignore, path, False, self._rules)
+        except OSError as error:
+            return f"what is ignored there is unknown: {describe(error)}"
+        if verdict.ignored:
+            return str(verdict)
         if kind_of(name) not in self.library.kinds:
             return f"its kind ({kind_of(name)}) is not in library.kinds"
-        return "in a folder a scan does not enter (library.ignore, or a symbolic link)"
+        return "in a folder a scan does not enter (a symbolic link, not followed)"
 
     def _unvisited(self, root: str, visited: set[str], unlisted: list[str]) -> Iterator[Finding]:
         """Present rows of the root's folders the walk never listed, streamed."""

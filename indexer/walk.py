@@ -5,33 +5,30 @@ never touches the database. It yields one `Listing` per folder, so that the
 planner can compare a whole folder with the catalogue at once. Only regular
 files are reported: FIFOs, sockets and devices are counted as skipped and
 never opened; symbolic links are skipped unless `follow_symlinks` is set, and
-then every folder is entered once (by device and inode), so loops end.
+then every folder is entered once (by device and inode), so loops end. What is
+ignored is ignore.py's to say: the walk reads each folder's ignore files as it
+lists it, and asks for each entry; a walk that starts below the root reads the
+rules in effect there first, and does not enter a top that they ignore.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import heapq
+import itertools
 import logging
 import os
-import re
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from . import ignore as ignoring
+from .ignore import IGNORE_NAMES, Rules, Verdict
 from .paths import db_text, printable
 from .kinds import KIND_OF_EXTENSION
 from .records import Problem, Seen, describe
 
 log = logging.getLogger(__name__)
-
-def ignore_matcher(patterns: Iterable[str]):
-    """One compiled regex for all glob patterns: a call per name, not per pattern."""
-    patterns = list(patterns)
-    if not patterns:
-        return lambda name: False
-    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
 
 
 class RootUnusable(Exception):
@@ -96,6 +93,7 @@ class Walk:
     subfolders: list[str] = field(default_factory=list)  # not entered, when not recursive
     unlisted: list[Problem] = field(default_factory=list)
     complete: bool = False
+    _known: dict = field(default_factory=dict, repr=False)  # rules above tops, by folder
 
     def __iter__(self) -> Iterator[Listing]:
         """Folders in ascending order of their catalogue text (`Listing.text`).
@@ -104,27 +102,48 @@ class Walk:
         the rows of every folder with one query streamed beside the walk,
         instead of one query per folder. A heap of pending folders keeps it.
         """
-        ignored = ignore_matcher(self.ignore)
         seen_dirs: set[tuple[int, int]] = set()
-        pending = [(db_text(top)[0], top) for top in self.tops]
+        order = itertools.count()  # (ties: never compare two folders' rules)
+        pending = []
+        for top in self.tops:
+            rules = self._rules_above(top)
+            if rules is not None:
+                pending.append((db_text(top)[0], next(order), top, rules))
         heapq.heapify(pending)
         while pending:
             if self.stop.is_set():
                 return
-            text, folder = heapq.heappop(pending)
+            text, _, folder, rules = heapq.heappop(pending)
             if self.follow_symlinks and not self._first_visit(folder, seen_dirs):
                 continue
-            subfolders: list[str] = []
-            listing = self._list(folder, ignored, subfolders)
+            subfolders: list[tuple[str, Rules]] = []
+            listing = self._list(folder, rules, subfolders)
             if not self.recursive:
-                self.subfolders += subfolders
+                self.subfolders += [sub for sub, _ in subfolders]
                 subfolders = []
-            for sub in subfolders:
-                heapq.heappush(pending, (db_text(sub)[0], sub))
+            for sub, inner in subfolders:
+                heapq.heappush(pending, (db_text(sub)[0], next(order), sub, inner))
             if listing is not None:
                 listing.text = text
                 yield listing
         self.complete = True
+
+    def _rules_above(self, top: str) -> Rules | None:
+        """The rules `top`'s own listing starts from: those of the folder holding it (its
+        own ignore files are read when it is listed). None: the rules there ignore it, or
+        a folder above it, so a walk from the root would never list it: its rows are gone
+        as those of a folder deleted."""
+        if top == self.root:
+            return Rules(self.root, ())  # (its files and library.ignore: see `_list`)
+        try:
+            above = ignoring.inside(self.root, self.ignore, os.path.dirname(top), self._known)
+        except OSError as error:  # an ignore file on the way cannot be read
+            self._unlisted(top, error)
+            return None
+        if isinstance(above, Verdict) or above.ignored(os.path.basename(top), True):
+            log.debug("not walked, ignored: %s", printable(top))
+            return None
+        return above
 
     def _first_visit(self, folder: str, seen_dirs: set[tuple[int, int]]) -> bool:
         try:
@@ -138,43 +157,54 @@ class Walk:
         seen_dirs.add(key)
         return True
 
-    def _list(self, folder: str, ignored, stack: list[str]) -> Listing | None:
+    def _list(self, folder: str, above: Rules, stack: list[tuple[str, Rules]]) -> Listing | None:
         # The hot loop of a rescan: one pass per entry, names bound locally.
         listing = Listing(folder)
         follow, kinds, root = self.follow_symlinks, self.kinds, self.root
         found, kind_of_extension = listing.files.append, KIND_OF_EXTENSION.get
         try:
-            entries = os.scandir(folder)
-        except OSError as error:
+            with os.scandir(folder) as listed:
+                entries = list(listed)
+            rules = self._enter(folder, above, entries)
+        except OSError as error:  # unreadable, gone, or an ignore file that cannot be read
             self._unlisted(folder, error)
             return None
-        with entries:
+        ignored = rules.ignored
+        for entry in entries:
+            name = entry.name
             try:
-                for entry in entries:
-                    name = entry.name
-                    if ignored(name):
+                if name in IGNORE_NAMES:  # read above, never indexed nor entered
+                    listing.skipped += 1
+                elif entry.is_dir(follow_symlinks=follow):
+                    if ignored(name, True):
                         listing.skipped += 1
-                        log.debug("ignored by pattern: %s", printable(entry.path))
-                        continue
-                    try:
-                        if entry.is_dir(follow_symlinks=follow):
-                            stack.append(entry.path)
-                        elif entry.is_file(follow_symlinks=follow):
-                            dot = name.rfind(".")
-                            kind = kind_of_extension(name[dot + 1:].lower(), "other") if dot > 0 else "other"
-                            if kind in kinds:
-                                info = entry.stat(follow_symlinks=follow)
-                                found(Seen(root, entry.path, info.st_size, info.st_mtime_ns,
-                                           info.st_ino, info.st_dev, info.st_ctime_ns, kind))
-                        else:
-                            listing.skipped += 1
-                            log.debug("skipped, not a regular file: %s", printable(entry.path))
-                    except OSError as error:
-                        listing.problems.append(_problem(entry.path, error))
-            except OSError as error:  # the folder went away or failed mid-listing
-                self._unlisted(folder, error)
-                return None
+                        log.debug("ignored: %s", printable(entry.path))
+                    else:
+                        stack.append((entry.path, rules))
+                elif ignored(name, False):
+                    listing.skipped += 1
+                    log.debug("ignored: %s", printable(entry.path))
+                elif entry.is_file(follow_symlinks=follow):
+                    dot = name.rfind(".")
+                    kind = kind_of_extension(name[dot + 1:].lower(), "other") if dot > 0 else "other"
+                    if kind in kinds:
+                        info = entry.stat(follow_symlinks=follow)
+                        found(Seen(root, entry.path, info.st_size, info.st_mtime_ns,
+                                   info.st_ino, info.st_dev, info.st_ctime_ns, kind))
+                else:
+                    listing.skipped += 1
+                    log.debug("skipped, not a regular file: %s", printable(entry.path))
+            except OSError as error:
+                listing.problems.append(_problem(entry.path, error))
         return listing
+
+    def _enter(self, folder: str, above: Rules, entries: list[os.DirEntry]) -> Rules:
+        """The rules of `folder`'s entries: those above it, and its own ignore files."""
+        names = [e.name for e in entries if e.name in IGNORE_NAMES]
+        files = ignoring.read_ignore_files(folder, names) if names else {}
+        if folder == self.root:
+            return Rules.at_root(self.root, self.ignore, files)
+        return above.enter(folder, files)
 
     def _unlisted(self, folder: str, error: OSError) -> None:
         problem = _problem(folder, error)

@@ -5,7 +5,11 @@ its subfolders); a new folder marks its whole tree (files written before its
 watch was armed are found that way); a deleted or moved-away folder marks its
 range of catalogue rows, to be called gone once the scan has seen where
 things moved. Events we cause ourselves (opening files to hash them) and
-names matching `library.ignore` (`*.part` while a download runs) are dropped.
+events for paths the ignore rules skip (`*.part` while a download runs) are
+dropped: ignore.py decides, as for the walk. A change to an ignore file itself
+(`.indexerignore`, `.ndignore`, `.plexignore`) marks its folder's whole tree,
+so that what it now ignores is called missing and what it no longer ignores
+is added.
 
 The kernel says when a file is complete: its writer closed it (IN_CLOSE_WRITE)
 or it was renamed into place (IN_MOVED_TO). `Closes` keeps those, and a scan
@@ -24,6 +28,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,10 +39,10 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 
+from .ignore import IGNORE_NAMES, explain
 from .order import within
 from .paths import printable
 from .survey import Signals
-from .walk import ignore_matcher
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +61,42 @@ class Place(NamedTuple):
     how: str
 
 
-def mount_type(path: str, mounts: str = "/proc/self/mounts") -> str:
+def unescape_mount_field(field: bytes) -> str:
+    """A field of the mount table as the path it names. The kernel writes a space, tab,
+    newline and backslash in it as octal escapes (`\\040`, `\\011`, `\\012`, `\\134`): a
+    backslash there always starts one, so every one is decoded. Bytes, then os.fsdecode:
+    a path that is not UTF-8 comes out as the walk names it."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8) & 0xFF]), field))
+
+
+def mounts(table: str = "/proc/self/mounts") -> list[tuple[str, str]]:
+    """(mount point, file system type) of each line of the mount table, in its order."""
+    found = []
+    with open(table, "rb") as lines:
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 3:
+                found.append((unescape_mount_field(fields[1]), os.fsdecode(fields[2])))
+    return found
+
+
+def mount_type(path: str, table: str = "/proc/self/mounts") -> str:
     """The filesystem type of the mount holding `path` (the longest mount point prefix)."""
     best, kind = "", "unknown"
     try:
-        with open(mounts) as table:
-            for line in table:
-                fields = line.split()
-                if len(fields) < 3:
-                    continue
-                point = fields[1].replace("\\040", " ")
-                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
-                    best, kind = point, fields[2]
+        for point, fstype in mounts(table):
+            if within(path, point) and len(point) > len(best):
+                best, kind = point, fstype
     except OSError:
         pass
     return kind
 
 
-def is_mount_point(path: str, mounts: str = "/proc/self/mounts") -> bool:
+def is_mount_point(path: str, table: str = "/proc/self/mounts") -> bool:
     """Whether something is mounted on `path` (bind mounts too, which os.path.ismount
     misses when they come from the same file system)."""
     try:
-        with open(mounts) as table:
-            return any(line.split()[1].replace("\\040", " ") == path for line in table
-                       if len(line.split()) > 1)
+        return any(point == path for point, _ in mounts(table))
     except OSError:
         return os.path.ismount(path)
 
@@ -211,13 +228,43 @@ class Closes:
                            frozenset(self._complete_trees), hold_ns)
 
 
+class _Rules:
+    """The ignore rules of one root's folders, read as events ask (ignore.py's `explain`)
+    and forgotten when an event says they may have changed: an ignore file written or
+    removed, a folder deleted or moved. A root's events come in order, so a path is
+    judged by the rules its earlier events left. Unsure (an ignore file unreadable), an
+    event is kept: the scan decides."""
+
+    LIMIT = 4096  # folders remembered; past that, forgotten all at once
+
+    def __init__(self, root: str, patterns: tuple[str, ...]):
+        self.root, self.patterns = root, patterns
+        self.known: dict = {}
+
+    def ignored(self, path: str, is_dir: bool) -> bool:
+        if len(self.known) > self.LIMIT:
+            self.known.clear()
+        try:
+            return explain(self.root, self.patterns, path, is_dir, self.known).ignored
+        except (OSError, ValueError):
+            return False
+
+    def forget(self, folder: str) -> None:
+        for known in [k for k in self.known if within(k, folder)]:
+            del self.known[known]
+
+    def clear(self) -> None:
+        self.known.clear()
+
+
 class _Handler(FileSystemEventHandler):
     """Turns watchdog events for one root into places for the debouncer, and notes in
     `closes` the files the kernel says are complete."""
 
-    def __init__(self, root: str, touch: Callable[..., None], ignored: Callable[[str], object],
+    def __init__(self, root: str, touch: Callable[..., None], ignore: tuple[str, ...],
                  closes: Closes | None = None):
-        self.root, self.touch, self.ignored = root, touch, ignored
+        self.root, self.touch = root, touch
+        self.rules = _Rules(root, ignore)
         self.closes = closes or Closes()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -258,20 +305,33 @@ class _Handler(FileSystemEventHandler):
         if isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileClosedEvent,
                               FileDeletedEvent)) or event.event_type == "attrib" \
                 and not event.is_directory:
-            return [] if self._skip(src) else [self._folder(src)]
+            return self._file(src)
         if isinstance(event, FileMovedEvent):  # a temp file renamed into place counts
-            return [self._folder(p) for p in (src, dest) if p and not self._skip(p)]
+            return self._file(src) + self._file(dest)
         if isinstance(event, DirCreatedEvent):
+            self.rules.forget(src)
             return [] if self._skip(src) else [Place(self.root, src, "tree")]
         if isinstance(event, DirDeletedEvent):
+            self.rules.forget(src)
             return [self._gone(src)]
         if isinstance(event, DirMovedEvent):  # from or to outside the root: one side is ""
+            self.rules.forget(src)
+            self.rules.forget(dest)
             return ([self._gone(src)] if src else []) + (
                 [] if not dest or self._skip(dest) else [Place(self.root, dest, "tree")])
         return []  # opened, closed without writing (our own reads), folder modified
 
-    def _skip(self, path: str) -> bool:
-        return bool(self.ignored(os.path.basename(path))) or not within(path, self.root)
+    def _file(self, path: str) -> list[Place]:
+        if not within(path, self.root) or path == self.root:
+            return []
+        if os.path.basename(path) in IGNORE_NAMES:  # the rules of its folder's tree changed
+            folder = os.path.dirname(path)
+            self.rules.forget(folder)
+            return [] if self._skip(folder) else [Place(self.root, folder, "tree")]
+        return [] if self.rules.ignored(path, False) else [self._folder(path)]
+
+    def _skip(self, folder: str) -> bool:
+        return not within(folder, self.root) or self.rules.ignored(folder, True)
 
     def _folder(self, path: str) -> Place:
         return Place(self.root, os.path.dirname(path), "folder")
@@ -287,10 +347,11 @@ class Watcher:
 
     def __init__(self, touch: Callable[..., None], ignore: tuple[str, ...], backend: str = "auto"):
         self.touch, self.backend = touch, backend
-        self.ignored = ignore_matcher(ignore)
+        self.ignore = ignore
         self.closes = Closes()
         self.states: dict[str, str] = {}  # root -> "inotify", "polling", "offline"
         self._watches: dict[str, object] = {}
+        self._handlers: dict[str, _Handler] = {}
         self._lock = threading.Lock()
         # full events: a file moved in from outside the roots is a move (complete), not a
         # creation (still being written)
@@ -301,7 +362,7 @@ class Watcher:
     def reconfigure(self, ignore: tuple[str, ...], backend: str) -> None:
         """New ignore patterns or backend, for the roots armed from now on."""
         with self._lock:
-            self.ignored, self.backend = ignore_matcher(ignore), backend
+            self.ignore, self.backend = ignore, backend
 
     def arm(self, root: str) -> str:
         """Watch a root; returns how it is watched: "inotify" or "polling"."""
@@ -314,9 +375,10 @@ class Watcher:
 
     def _inotify(self, root: str) -> str:
         folders = folder_inodes(root)
+        handler = _Handler(root, self.touch, self.ignore, self.closes)
         try:
-            self._watches[root] = self._observer.schedule(
-                _Handler(root, self.touch, self.ignored, self.closes), root, recursive=True)
+            self._watches[root] = self._observer.schedule(handler, root, recursive=True)
+            self._handlers[root] = handler
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 return self._over_limit(root)
@@ -336,6 +398,7 @@ class Watcher:
         return "polling"
 
     def disarm(self, root: str) -> None:
+        self._handlers.pop(root, None)
         watch = self._watches.pop(root, None)  # (callers hold the lock, or are arm itself)
         if watch is not None:
             try:
@@ -358,6 +421,9 @@ class Watcher:
         """The kernel dropped events: which roots is unknown, so each inotify root is rescanned."""
         for root, state in list(self.states.items()):
             if state == "inotify":
+                handler = self._handlers.get(root)
+                if handler is not None:  # an ignore file may have changed unheard
+                    handler.rules.clear()
                 log.warning("events were lost (inotify queue overflow): rescanning %s",
                             printable(root))
                 self.touch(Place(root, root, "root"))

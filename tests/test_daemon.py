@@ -615,11 +615,14 @@ def test_the_service_logs_for_the_journal_pings_the_watchdog_and_runs_at_low_pri
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(address))
     listener.settimeout(20)
+    journal, stream = os.pipe()  # stderr, as systemd connects it to the journal: a stream
+    info = os.fstat(stream)      # whose device and inode JOURNAL_STREAM names
     env = cli_env(tmp_path, INDEXER_DB=str(tmp_path / "library.db"), NOTIFY_SOCKET=str(address),
-                  WATCHDOG_USEC="400000", JOURNAL_STREAM="8:1234")
+                  WATCHDOG_USEC="400000", JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}")
     process = subprocess.Popen([sys.executable, "-m", "indexer", "run", str(music)], env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=stream, text=True)
+    os.close(stream)
     try:
         heard = []
         while sum("WATCHDOG=1" in m for m in heard) < 2:  # pinged, again and again
@@ -627,9 +630,12 @@ def test_the_service_logs_for_the_journal_pings_the_watchdog_and_runs_at_low_pri
         nice = int(Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
         io = subprocess.run(["ionice", "-p", str(process.pid)], capture_output=True, text=True)
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=10)
+        process.communicate(timeout=10)
+        with open(journal, closefd=False) as lines:  # (a few lines: never a full pipe)
+            err = lines.read()
     finally:
         listener.close()
+        os.close(journal)
         if process.poll() is None:
             process.kill()
     assert nice == max(10, os.getpriority(os.PRIO_PROCESS, 0))  # never less nice than its caller

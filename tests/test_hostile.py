@@ -54,6 +54,7 @@ def as_unprivileged(function):
     if os.geteuid() != 0:
         return function()
     import indexer.metadata  # noqa: F401  (loaded lazily by a scan)
+    import indexer.ownership  # noqa: F401  (by a writer's start: grp, under /root too)
     nobody = pwd.getpwnam("nobody")
     reader, writer = os.pipe()
     pid = os.fork()

@@ -138,10 +138,10 @@ def song_path_text(library: Path) -> str:
 
 
 @pytest.mark.parametrize("setting, pattern, reason", [
-    ('ignore = ["cover.*"]', "cover.jpg", "its name matches library.ignore"),
+    ('ignore = ["cover.*"]', "cover.jpg", "ignored by 'cover.*' in library.ignore"),
     ('kinds = ["audio", "video"]', "cover.jpg", "its kind (image) is not in library.kinds"),
     ('ignore = ["Album 1 *"]', "Album 1 */*.*",
-     "in a folder a scan does not enter (library.ignore, or a symbolic link)"),
+     "it is inside {folder}, which is ignored by 'Album 1 *' in library.ignore"),
 ])
 def test_a_file_a_scan_no_longer_indexes_is_excluded_not_gone(env, library, tmp_path,
                                                               setting, pattern, reason):
@@ -152,7 +152,8 @@ def test_a_file_a_scan_no_longer_indexes_is_excluded_not_gone(env, library, tmp_
 
     there = sorted(str(p) for p in library.rglob(pattern) if p.suffix != ".nfo")
     assert code == 1 and there
-    assert found(lines) == [("excluded", path, (), reason) for path in there]
+    assert found(lines) == [("excluded", path, (), reason.format(folder=os.path.dirname(path)))
+                            for path in there]
 
 
 def test_an_offline_root_is_a_warning_and_not_every_file_gone(env, library, tmp_path):
