@@ -263,3 +263,14 @@ def test_an_unreadable_folder_is_listed_by_ls_errors_and_the_scan_exits_3(tmp_pa
     assert "WARN  files: 1 folder or path the last scan could not list or read" in doctor
     assert indexer("scan", music, "--db", db, env=env).returncode == 0  # readable again
     assert str(locked) not in indexer("ls", "--errors", "--db", db, env=env).stdout
+
+
+def test_tab_completion_offers_the_choices_of_format_and_profile_not_file_names(tmp_path):
+    (tmp_path / "a-file-name").touch()
+    for words, choices in (("indexer scan --profile ", {"default", "conservative", "aggressive"}),
+                           ("indexer export --format ", {"json", "csv"})):
+        result = subprocess.run([sys.executable, "-m", "indexer"], capture_output=True, text=True,
+                                cwd=tmp_path, timeout=30, env={
+                                    **os.environ, "_INDEXER_COMPLETE": "complete_bash",
+                                    "COMP_WORDS": words, "COMP_CWORD": "3"})
+        assert set(result.stdout.split()) == choices, result.stderr
