@@ -216,7 +216,21 @@ MEDIA_COLUMNS = (
     "mb_recording_id", "mb_release_id", "mb_artist_id", "mb_release_group_id",
     "rg_track_gain", "rg_track_peak", "rg_album_gain", "rg_album_peak",
     "duration", "bitrate", "sample_rate", "bit_depth", "channels", "codec", "has_embedded_art",
+    # videos (schema 7): the container, names, and the main video stream's facts
+    "container", "show", "season", "episode", "description", "chapters", "width", "height",
+    "display_aspect_ratio", "frame_rate", "color_primaries", "color_transfer", "hdr",
+    "audio_languages", "subtitle_languages",
+    # photos (schema 7; `width` and `height` above): EXIF
+    "taken_at", "camera_make", "camera_model", "lens", "orientation", "latitude", "longitude",
+    "iso", "exposure_s", "f_number", "focal_length_mm",
 )
+
+
+# The `streams` table's columns after `file_id`, in order (docs/schema.md): video.py
+# makes each stream's row in this order.
+STREAM_COLUMNS = ("idx", "type", "codec", "profile", "width", "height", "frame_rate", "bit_depth",
+                  "pix_fmt", "color_transfer", "channels", "channel_layout", "sample_rate",
+                  "language", "title", "is_default", "is_forced")
 
 
 class Tags(NamedTuple):
@@ -225,6 +239,7 @@ class Tags(NamedTuple):
     `values` are the `media` columns in `MEDIA_COLUMNS` order: a tuple, not a dict,
     because a result crosses a pipe from its worker, and the names made it twice
     the size. `error` is set (and `values` empty) when the file could not be parsed.
+    `streams`: a video's streams, each a tuple in STREAM_COLUMNS order.
     """
 
     text: str
@@ -235,6 +250,7 @@ class Tags(NamedTuple):
     error: str | None = None
     cover: bool = False  # the result for a folder image: artwork only, no media row
     final: bool = True  # False when its worker died: no verdict, read it again next scan
+    streams: tuple = ()
 
     @property
     def columns(self) -> dict:
