@@ -41,7 +41,7 @@ def probe(path: str) -> dict[str, Any]:
     Raises what Pillow raises for what is not an image it reads (UnidentifiedImageError)."""
     _register_heif()
     with open(path, "rb", opener=_regular_only) as handle, Image.open(handle) as image:
-        width, height = image.size
+        width, height = _stored_size(image)
         columns = dict.fromkeys(PHOTO_COLUMNS)
         columns.update(width=width or None, height=height or None)
         exif = _exif(image)
@@ -57,6 +57,16 @@ def _regular_only(path: str, flags: int) -> int:
         os.close(fd)
         raise NotRegular("not a regular file: not opened")
     return fd
+
+
+def _stored_size(image: Any) -> tuple[int, int]:
+    """The size as stored, before the EXIF orientation is applied (`orientation` says how
+    to turn it). Pillow gives a TIFF's turned; pillow-heif gives a HEIC's turned too, as
+    HEIF turns itself (its own `irot`), and its orientation is then 1: that one stays."""
+    if image.format == "TIFF":
+        tags = image.tag_v2
+        return tags.get(256, image.size[0]), tags.get(257, image.size[1])
+    return image.size
 
 
 def _register_heif() -> None:
