@@ -8,11 +8,13 @@ guessit reads names well but slowly: 3 to 9 ms a name here, five times the
 probe of a small video (docs/benchmarks.md). So it is asked only where it can
 tell us something, and each season once:
 
-- Only a name that marks an episode (S02E05, 2x05, "Season", "Episode") gives a
-  season and episode, and only one with a year (1900-2099, not inside a longer
-  number) gives a film's year. guessit also reads bare numbers as episodes
-  ("IMG_1234" is season 12, episode 34): those are not taken. A name with neither
-  mark is not given to guessit at all: nothing it said would be taken.
+- Only names that mark an episode (S02E05, 2x05, "Season", "Episode") give a
+  season and episode, and only a file name with a year (1900-2099, not inside a
+  longer number) or a folder with one in brackets ("Film Title (1999)") gives a
+  film's title and year. guessit also reads bare numbers as episodes ("IMG_1234" is
+  season 12, episode 34) and any folder's year as a film's ("Holiday 2019/IMG_1234"
+  is the film "Holiday" of 2019): those are not taken. Names with neither mark are not
+  given to guessit at all: nothing it said would be taken.
 - A name `<show part>.S02E05...` in the same folders as one read before, with the
   same show part and season, gets that one's show without a parse: only its
   episode number differs, which guessit reads from the same S..E.. (tests compare
@@ -27,7 +29,8 @@ from typing import Any, NamedTuple
 EPISODE_MARK = re.compile(
     r"(?<![a-z0-9])(?:s\d{1,2}\s?e\d{1,3}|\d{1,2}x\d{2,3})(?![0-9])"
     r"|\b(?:season|series|saison|staffel|temporada|episode|ep)\b", re.IGNORECASE)
-YEAR_MARK = re.compile(r"(?<![0-9])(?:19|20)\d\d(?![0-9])")
+YEAR_MARK = re.compile(r"(?<![0-9])(?:19|20)\d\d(?![0-9])")  # in the file's own name
+FOLDER_YEAR_MARK = re.compile(r"[(\[](?:19|20)\d\d[)\]]")  # a folder's: "Film Title (1999)"
 # `Show.Name.S02E05` then a separator or the end, and no second episode (S02E05E06).
 SEASON_EPISODE = re.compile(
     r"^(?P<show>.+?)[ ._-]+[Ss](?P<season>\d{1,2})[Ee](?P<episode>\d{1,3})(?![0-9])(?![ ._-]*[Ee]\d)")
@@ -50,7 +53,9 @@ def guess(path: str) -> Guess | None:
     say, or None when they say nothing this catalogue takes."""
     parts = path.replace("\\", "/").rsplit("/", 3)[-3:]
     text = "/".join(parts)
-    episode_marked, year_marked = bool(EPISODE_MARK.search(text)), bool(YEAR_MARK.search(text))
+    episode_marked = bool(EPISODE_MARK.search(text))
+    year_marked = bool(YEAR_MARK.search(parts[-1]) or any(FOLDER_YEAR_MARK.search(folder)
+                                                           for folder in parts[:-1]))
     if not (episode_marked or year_marked):
         return None
     stem = parts[-1].rsplit(".", 1)[0]

@@ -1,0 +1,317 @@
+"""Videos: every container FFmpeg opens gets a `media` row and its `streams` from its
+headers, field by field as the test wrote it; the `videos` view; HDR; names as people
+name files; broken files, FIFOs and vanished files; read again only when the content
+changes; both modes give the same rows.
+
+Real videos encoded by PyAV's bundled encoders (tests/videos.py), real scans into a
+real catalogue, real worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, connect
+from indexer import Manager
+from indexer.metadata import read_tags
+from indexer.records import STREAM_COLUMNS, TagJob
+from videos import make_video
+
+X265 = {"x265-params": "log-level=error"}
+PQ = {"color_trc": 16, "color_primaries": 9, "colorspace": 9}  # smpte2084, bt2020, bt2020nc
+HLG = {"color_trc": 18, "color_primaries": 9, "colorspace": 9}  # arib-std-b67
+EPISODE = "Show Name/Season 02/Show.Name.S02E05.1080p.mkv"
+FILM = "Film Title (1999)/Film Title (1999).mkv"
+
+
+def library(root: Path) -> None:
+    """One video of each kind the tests below assert."""
+    make_video(root / "multi.mkv", audio=(("aac", "5.1", "eng", True),
+                                          ("libopus", "stereo", "fra", False)),
+               subtitles=(("eng", False, True), ("fra", False, False)), title="Multi Film",
+               tags={"DATE_RELEASED": "2004-03-01", "GENRE": "Drama", "SUMMARY": "Two tongues"},
+               chapters=3, attachment=("cover.jpg", "image/jpeg", (DATA / "cover.jpg").read_bytes()))
+    make_video(root / "hdr10.mkv", codec="libx265", pix_fmt="yuv420p10le", size=(64, 64),
+               color=PQ, options=X265)
+    make_video(root / "hlg.mp4", codec="libx265", pix_fmt="yuv420p10le", size=(64, 64),
+               color=HLG, options=X265)
+    make_video(root / "vision.mp4", codec="libx265", pix_fmt="yuv420p10le", size=(64, 64),
+               color=PQ, options=X265, codec_tag="dvh1")
+    make_video(root / "old.avi", codec="mpeg4", audio=(("mp2", "stereo", None, True),))
+    make_video(root / "broadcast.ts", audio=(("aac", "stereo", "deu", True),))
+    make_video(root / "web.webm", codec="libvpx", audio=(("libopus", "mono", "spa", True),))
+    make_video(root / "tagged.m4v", title="Pilot", tags={
+        "show": "Tagged Show", "season_number": "3", "episode_sort": "7", "date": "2011-09-01",
+        "description": "It starts.", "genre": "Comedy"})
+    make_video(root / EPISODE)
+    make_video(root / FILM, audio=(("aac", "stereo", "ita", True),))
+    make_video(root / "Holiday 2019" / "IMG_1234.mp4")
+
+
+def videos(db: Path) -> dict[str, dict]:
+    """The `videos` view by path below the root's parent, without the id."""
+    with connect(db) as conn:
+        return {_name(row["path"]): {k: row[k] for k in row.keys() if k not in ("file_id", "path")}
+                for row in conn.execute("SELECT * FROM videos")}
+
+
+def streams(db: Path) -> dict[str, list[tuple]]:
+    with connect(db) as conn:
+        found: dict[str, list[tuple]] = {}
+        for row in conn.execute("SELECT f.path, s.* FROM streams s JOIN files f ON f.id = s.file_id "
+                                "ORDER BY f.path, s.idx"):
+            found.setdefault(_name(row["path"]), []).append(tuple(row)[2:])
+        return found
+
+
+def media(db: Path, name: str) -> dict:
+    with connect(db) as conn:
+        return {_name(r["path"]): dict(r) for r in conn.execute(
+            "SELECT f.path, m.* FROM media m JOIN files f ON f.id = m.file_id")}[name]
+
+
+def _name(path: str) -> str:
+    return path.split("/videos/", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lib") / "videos"
+    library(root)
+    db = tmp_path_factory.mktemp("state") / "library.db"
+    result = Manager(db_path=db, roots=[str(root)], env={}).scan()
+    assert (result.status, result.counters.metadata_extracted, result.counters.metadata_failed) \
+        == ("completed", 11, 0)
+    return db
+
+
+SDR = {"hdr": None, "bit_depth": 8, "frame_rate": 25.0, "year": None, "show": None,
+       "season": None, "episode": None, "title": None}
+
+
+def test_a_multi_audio_mkv_has_each_stream_with_its_language_and_flags(scanned):
+    assert videos(scanned)["multi.mkv"] == {
+        **SDR, "container": "matroska", "duration": pytest.approx(0.4, abs=0.02),
+        "bitrate": videos(scanned)["multi.mkv"]["bitrate"], "width": 64, "height": 48,
+        "video_codec": "h264", "audio_languages": '["eng", "fra"]',
+        "subtitle_languages": '["eng", "fra"]', "title": "Multi Film", "year": 2004}
+    assert streams(scanned)["multi.mkv"] == [
+        # idx, type, codec, profile, width, height, frame_rate, bit_depth, pix_fmt,
+        # color_transfer, channels, channel_layout, sample_rate, language, title, default, forced
+        (0, "video", "h264", "High", 64, 48, 25.0, 8, "yuv420p", None, None, None, None, None,
+         None, 0, 0),
+        (1, "audio", "aac", "LC", None, None, None, None, None, None, 6, "5.1", 48000, "eng",
+         None, 1, 0),
+        (2, "audio", "opus", None, None, None, None, None, None, None, 2, "stereo", 48000, "fra",
+         None, 0, 0),
+        (3, "subtitle", "subrip", None, None, None, None, None, None, None, None, None, None,
+         "eng", None, 0, 1),
+        (4, "subtitle", "subrip", None, None, None, None, None, None, None, None, None, None,
+         "fra", None, 0, 0),
+    ]
+
+
+def test_a_videos_tags_chapters_and_cover_attachment_are_on_its_media_row(scanned):
+    row = media(scanned, "multi.mkv")
+    assert {k: row[k] for k in ("genre", "date", "description", "chapters", "display_aspect_ratio",
+                                "sample_rate", "channels", "has_embedded_art", "error")} == {
+        "genre": "Drama", "date": "2004-03-01", "description": "Two tongues", "chapters": 3,
+        "display_aspect_ratio": "4:3", "sample_rate": 48000, "channels": 6,
+        "has_embedded_art": 1, "error": None}
+    assert json.loads(row["tags"])["title"] == ["Multi Film"]
+    with connect(scanned) as conn:
+        art = conn.execute("SELECT a.mime, a.width FROM file_artwork fa JOIN artwork a "
+                           "ON a.hash = fa.artwork_hash WHERE fa.file_id = ?",
+                           (row["file_id"],)).fetchall()
+    assert [tuple(a) for a in art] == [("image/jpeg", 64)]
+
+
+@pytest.mark.parametrize("name, container, hdr, transfer", [
+    ("hdr10.mkv", "matroska", "HDR10", "smpte2084"),
+    ("hlg.mp4", "mp4", "HLG", "arib-std-b67"),
+    ("vision.mp4", "mp4", "DolbyVision", "smpte2084"),
+])
+def test_a_10_bit_hevc_video_says_its_hdr_kind(scanned, name, container, hdr, transfer):
+    row = videos(scanned)[name]
+    assert {k: row[k] for k in ("container", "video_codec", "bit_depth", "hdr", "width")} == {
+        "container": container, "video_codec": "hevc", "bit_depth": 10, "hdr": hdr, "width": 64}
+    assert streams(scanned)[name][0][2:10] == ("hevc", "Main 10", 64, 64, 25.0, 10,
+                                                "yuv420p10le", transfer)
+    assert (media(scanned, name)["color_primaries"], media(scanned, name)["color_transfer"]) \
+        == ("bt2020", transfer)
+
+
+@pytest.mark.parametrize("name, container, video, audio", [
+    ("old.avi", "avi", "mpeg4", (1, "audio", "mp2", None, None, None, None, None, None, None, 2,
+                                 "stereo", 48000, None, None, 0, 0)),
+    ("broadcast.ts", "mpegts", "h264", (1, "audio", "aac", "LC", None, None, None, None, None,
+                                        None, 2, "stereo", 48000, "deu", None, 0, 0)),
+    ("web.webm", "webm", "vp8", (1, "audio", "opus", None, None, None, None, None, None, None, 1,
+                                 "mono", 48000, "spa", None, 1, 0)),
+])
+def test_avi_ts_and_webm_are_read_as_their_containers(scanned, name, container, video, audio):
+    row = videos(scanned)[name]
+    assert (row["container"], row["video_codec"], row["width"], row["height"]) == (
+        container, video, 64, 48)
+    assert streams(scanned)[name][1] == audio
+
+
+def test_tags_of_an_episode_give_its_show_season_and_episode(scanned):
+    row = videos(scanned)["tagged.m4v"]
+    assert {k: row[k] for k in ("container", "title", "year", "show", "season", "episode")} == {
+        "container": "mov", "title": "Pilot", "year": 2011,
+        "show": "Tagged Show", "season": 3, "episode": 7}
+    assert (media(scanned, "tagged.m4v")["description"], media(scanned, "tagged.m4v")["genre"]) \
+        == ("It starts.", "Comedy")
+
+
+def test_an_untagged_episode_and_film_are_known_by_their_names(scanned):
+    found = videos(scanned)
+    assert {k: found[EPISODE][k] for k in ("title", "year", "show", "season", "episode")} == {
+        "title": None, "year": None, "show": "Show Name", "season": 2, "episode": 5}
+    assert {k: found[FILM][k] for k in ("title", "year", "show", "season", "episode",
+                                        "audio_languages")} == {
+        "title": "Film Title", "year": 1999, "show": None, "season": None, "episode": None,
+        "audio_languages": '["ita"]'}
+
+
+def test_a_phone_clips_number_is_not_taken_for_a_season_and_episode(scanned):
+    row = videos(scanned)["Holiday 2019/IMG_1234.mp4"]
+    assert (row["title"], row["year"], row["show"], row["season"], row["episode"]) == (
+        None, None, None, None, None)
+
+
+def test_a_video_whose_tags_say_a_year_is_not_named_from_its_file(tmp_path, db, scan):
+    make_video(tmp_path / "lib" / "Other Name (1950)" / "Other Name (1950).mkv",
+               title="Real Title", tags={"DATE_RELEASED": "2001"})
+    scan(tmp_path / "lib")
+    row = videos(db)[str(tmp_path / "lib" / "Other Name (1950)" / "Other Name (1950).mkv")]
+    assert (row["title"], row["year"]) == ("Real Title", 2001)
+
+
+def test_junk_and_truncated_videos_are_recorded_with_their_reason_and_the_scan_goes_on(
+        tmp_path, db, scan):
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "random.mkv").write_bytes(random.Random(9).randbytes(50_000))
+    whole = make_video(tmp_path / "whole.mp4", frames=50).read_bytes()
+    (root / "truncated.mp4").write_bytes(whole[:len(whole) // 2])  # its moov is at the end
+    (root / "empty.avi").write_bytes(b"")
+    make_video(root / "good.mkv")
+
+    result = scan(root)
+
+    assert (result.status, result.counters.metadata_failed) == ("completed", 3)
+    with connect(db) as conn:
+        errors = {Path(r[0]).name: r[1] for r in conn.execute(
+            "SELECT f.path, m.error FROM media m JOIN files f ON f.id = m.file_id")}
+        verdicts = conn.execute("SELECT count(*) FROM files WHERE tags_hash = hash").fetchone()[0]
+    assert errors == {"random.mkv": "InvalidDataError: Invalid data found when processing input",
+                      "truncated.mp4": "InvalidDataError: Invalid data found when processing input",
+                      "empty.avi": "InvalidDataError: Invalid data found when processing input",
+                      "good.mkv": None}
+    assert verdicts == 4  # a verdict on the bytes: not read again until they change
+    assert scan(root).counters.metadata_queued == 0
+
+
+def test_a_fifo_named_like_a_film_neither_hangs_a_scan_nor_a_probe(tmp_path, db, scan):
+    root = tmp_path / "lib"
+    root.mkdir()
+    os.mkfifo(root / "film.mkv")
+    make_video(root / "real.mkv")
+
+    result = scan(root)
+    assert (result.status, result.counters.skipped, result.counters.metadata_extracted) == (
+        "completed", 1, 1)
+
+    answer: list = []  # a file swapped for a FIFO after its hash was read: the probe refuses it
+    probe = threading.Thread(target=lambda: answer.append(read_tags(TagJob(
+        str(root / "film.mkv"), str(root / "film.mkv"), "0" * 32))), daemon=True)
+    probe.start()
+    probe.join(20)
+    assert not probe.is_alive(), "av.open blocked on a FIFO"
+    assert (answer[0].error, answer[0].final) == (
+        "NotRegular: not a regular file: not opened (a FIFO would block the reader)", False)
+
+
+def test_a_video_gone_before_its_headers_are_read_is_no_verdict(tmp_path):
+    gone = str(tmp_path / "gone.mkv")
+    result = read_tags(TagJob(gone, gone, "0" * 32))
+    assert (result.final, result.error) == (False, "FileNotFoundError: No such file or directory")
+
+
+def test_a_video_is_read_again_only_when_its_content_changes_or_on_rehash(tmp_path, db, scan):
+    root = tmp_path / "lib"
+    film = make_video(root / "film.mkv", audio=(("aac", "stereo", "eng", True),))
+    make_video(root / "other.mp4")
+    assert scan(root).counters.metadata_extracted == 2
+
+    os.utime(film)  # touched: not read
+    assert scan(root).counters.metadata_queued == 0
+
+    make_video(film, audio=(("aac", "stereo", "jpn", True), ("aac", "mono", "eng", False)))
+    changed = scan(root)
+    assert (changed.counters.metadata_queued, videos(db)[str(film)]["audio_languages"]) == (
+        1, '["jpn", "eng"]')
+    assert [s[0] for s in streams(db)[str(film)]] == [0, 1, 2]  # the old rows replaced
+
+    assert scan(root, rehash=True).counters.metadata_extracted == 2
+
+
+def test_a_copy_of_a_video_gets_its_row_and_streams_without_a_probe(tmp_path, db, scan):
+    root = tmp_path / "lib"
+    film = make_video(root / "film.mkv", audio=(("aac", "stereo", "eng", True),))
+    scan(root)
+    shutil.copyfile(film, root / "copy.mkv")
+
+    result = scan(root)
+
+    assert (result.counters.metadata_queued, result.counters.metadata_copied) == (0, 1)
+    found = streams(db)
+    assert found[str(root / "copy.mkv")] == found[str(film)]
+    assert len(found[str(film)]) == 2
+
+
+def test_sequential_and_parallel_modes_give_the_same_video_photo_and_stream_rows(tmp_path):
+    from images import camera_exif, make_image
+    root = tmp_path / "videos"
+    library(root)
+    make_image(root / "photos" / "a.jpg", exif=camera_exif())
+    make_image(root / "photos" / "b.heic", exif=camera_exif())
+    (root / "junk.mkv").write_bytes(random.Random(2).randbytes(4096))
+
+    def content(db: Path) -> tuple:
+        with connect(db) as conn:
+            return tuple([tuple(r)[1:] for r in conn.execute(  # all but the ids
+                f"SELECT * FROM {view} ORDER BY path")] for view in ("videos", "photos")) + (
+                [(r[0], *tuple(r)[2:]) for r in conn.execute(
+                    "SELECT f.path, s.* FROM streams s JOIN files f ON f.id = s.file_id "
+                    "ORDER BY f.path, s.idx")],
+                [tuple(r) for r in conn.execute(
+                    "SELECT f.path, m.error, m.tags FROM media m JOIN files f ON f.id = m.file_id "
+                    "ORDER BY f.path")])
+
+    catalogues = {}
+    for mode in ("parallel", "sequential"):
+        db = tmp_path / mode / "library.db"
+        result = Manager(db_path=db, roots=[str(root)], env={}, parallel=mode == "parallel").scan()
+        assert result.status == "completed"
+        catalogues[mode] = content(db)
+
+    assert catalogues["parallel"] == catalogues["sequential"]
+    found_videos, found_photos, found_streams, _ = catalogues["parallel"]
+    assert (len(found_videos), len(found_photos), len(found_streams)) == (12, 2, 19)
+
+
+def test_the_stream_columns_are_the_tables():
+    assert STREAM_COLUMNS == ("idx", "type", "codec", "profile", "width", "height", "frame_rate",
+                              "bit_depth", "pix_fmt", "color_transfer", "channels",
+                              "channel_layout", "sample_rate", "language", "title", "is_default",
+                              "is_forced")
