@@ -1,13 +1,18 @@
 """`indexer search`: a small query language over the full-text index of tags.
 
-    beatles                 any of title, artist, album, album artist, genre
+    beatles                 any of title, artist, album, album artist, genre, show
     "abbey road"            a phrase
-    artist:beatles          one field (title, artist, album, album_artist, genre)
+    artist:beatles          one field (title, artist, album, album_artist, genre, show)
     year:1969  year:1965-1970
+    season:2  episode:5     a video's season, episode
+    kind:video              audio, video or image
+    hdr:hdr10               a video's HDR: hdr10, hlg, dolbyvision (dv), any, none
+    resolution:2160         a video of 2160 lines (4k), 1080, 720, 576, 480...
     yest*                   a prefix
 
 Every word becomes a quoted FTS5 string, so no input is read as FTS syntax;
-field filters become FTS5 column filters, years a plain SQL condition.
+field filters become FTS5 column filters, the others plain SQL conditions on
+`media`, each from one function of FILTERS.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 FIELDS = {"title": "title", "artist": "artist", "album": "album", "album_artist": "album_artist",
-          "albumartist": "album_artist", "genre": "genre"}
+          "albumartist": "album_artist", "genre": "genre", "show": "show"}
 
 
 class QueryError(ValueError):
@@ -40,8 +45,8 @@ def parse(text: str) -> Query:
     terms, where, args = [], [], {}
     for word in words:
         field, colon, value = word.partition(":")
-        if colon and field.lower() == "year":
-            where.append(_years(value, args))
+        if colon and field.lower() in FILTERS:
+            where.append(FILTERS[field.lower()](value, args))
         elif colon and field.lower() in FIELDS:
             terms.append(f"{FIELDS[field.lower()]} : {_phrase(value)}")
         elif word:
@@ -68,6 +73,55 @@ def _years(value: str, args: dict) -> str:
     return "year BETWEEN :year_low AND :year_high"
 
 
+def _number(name: str):
+    def condition(value: str, args: dict) -> str:
+        if not value.isdigit():
+            raise QueryError(f"{name}:{value}: give a number ({name}:2)")
+        args[name] = int(value)
+        return f"{name} = :{name}"
+    return condition
+
+
+KINDS = ("audio", "video", "image")
+
+
+def _kind(value: str, args: dict) -> str:
+    if value.lower() not in KINDS:
+        raise QueryError(f"kind:{value}: give one of {', '.join(KINDS)}")
+    args["kind"] = value.lower()
+    return "file_id IN (SELECT id FROM files WHERE kind = :kind)"
+
+
+HDR = {"hdr10": "HDR10", "hlg": "HLG", "dolbyvision": "DolbyVision", "dv": "DolbyVision"}
+
+
+def _hdr(value: str, args: dict) -> str:
+    wanted = value.lower().replace(" ", "").replace("-", "")
+    if wanted in ("any", "yes"):
+        return "hdr IS NOT NULL"
+    if wanted in ("none", "no", "sdr"):
+        return "hdr IS NULL AND file_id IN (SELECT id FROM files WHERE kind = 'video')"
+    if wanted not in HDR:
+        raise QueryError(f"hdr:{value}: give hdr10, hlg, dolbyvision, any or none")
+    args["hdr"] = HDR[wanted]
+    return "hdr = :hdr"
+
+
+def _resolution(value: str, args: dict) -> str:
+    """Videos of N lines: N pixels high, or as wide as a 16:9 frame of N lines (a film
+    cropped to 3840x1600 is 2160)."""
+    text = value.lower().removesuffix("p")
+    lines = {"4k": 2160, "uhd": 2160, "8k": 4320}.get(text) or (int(text) if text.isdigit() else 0)
+    if not 100 <= lines <= 10_000:
+        raise QueryError(f"resolution:{value}: give a number of lines (2160, 1080p, 720) or 4k")
+    args["lines"], args["line_width"] = lines, round(lines * 16 / 9)
+    return "(height = :lines OR width = :line_width)"
+
+
+FILTERS = {"year": _years, "season": _number("season"), "episode": _number("episode"),
+           "kind": _kind, "hdr": _hdr, "resolution": _resolution}
+
+
 def search(conn: sqlite3.Connection, text: str, limit: int = 50) -> Iterator[dict]:
     """Present files whose tags match, best first, with their path."""
     query = parse(text)
@@ -79,19 +133,33 @@ def search(conn: sqlite3.Connection, text: str, limit: int = 50) -> Iterator[dic
         ids = [row["file_id"] for row in rows]
     else:
         ids = [r[0] for r in conn.execute(
-            f"SELECT file_id FROM media WHERE {query.where} ORDER BY year, album, track_no",
+            f"SELECT file_id FROM media WHERE {query.where} "
+            "ORDER BY year, album, track_no, show, season, episode, title, file_id",
             query.args)]
     yield from _present(conn, ids, limit)
 
 
 def _present(conn: sqlite3.Connection, ids: list[int], limit: int) -> Iterator[dict]:
-    """The `tracks` rows of these files, in order, leaving out those not present."""
-    names = [d[0] for d in conn.execute("SELECT * FROM tracks LIMIT 0").description]
+    """The `tracks` rows of these files, in order, leaving out those not present; a
+    video's with its `videos` columns, a photo's its `photos` row (photos are no tracks)."""
     found = 0
     for file_id in ids:
-        row = conn.execute("SELECT * FROM tracks WHERE id = ?", (file_id,)).fetchone()
+        row = _row(conn, "tracks", "id", file_id)
+        if row is not None and row["kind"] == "video":
+            row.update(_row(conn, "videos", "file_id", file_id) or {})
+            row.pop("file_id", None)
+        elif row is None:
+            row = _row(conn, "photos", "file_id", file_id)
+            if row is not None:
+                row = {"id": row.pop("file_id"), "kind": "image", **row}
         if row is not None:
-            yield dict(zip(names, row))
+            yield row
             found += 1
             if found >= limit:
                 return
+
+
+def _row(conn: sqlite3.Connection, view: str, key: str, file_id: int) -> dict | None:
+    cursor = conn.execute(f"SELECT * FROM {view} WHERE {key} = ?", (file_id,))
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row is not None else None

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, connect
+from conftest import DATA, cli_env, connect, indexer
+from images import camera_exif, make_image
 from indexer import Manager
 from indexer.metadata import read_tags
 from indexer.records import STREAM_COLUMNS, TagJob
@@ -280,7 +281,6 @@ def test_a_copy_of_a_video_gets_its_row_and_streams_without_a_probe(tmp_path, db
 
 
 def test_sequential_and_parallel_modes_give_the_same_video_photo_and_stream_rows(tmp_path):
-    from images import camera_exif, make_image
     root = tmp_path / "videos"
     library(root)
     make_image(root / "photos" / "a.jpg", exif=camera_exif())
@@ -315,3 +315,88 @@ def test_the_stream_columns_are_the_tables():
                               "bit_depth", "pix_fmt", "color_transfer", "channels",
                               "channel_layout", "sample_rate", "language", "title", "is_default",
                               "is_forced")
+
+
+# --- the command line: search, show, ls
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A small film and TV shelf, scanned by the real command: (root, catalogue, env)."""
+    tmp = tmp_path_factory.mktemp("shelf")
+    root = tmp / "media"
+    make_video(root / "The Office" / "Season 2" / "The.Office.S02E01.720p.mkv")
+    make_video(root / "The Office" / "Season 2" / "The.Office.S02E02.720p.mkv")
+    make_video(root / "Other Show" / "Season 1" / "Other.Show.S01E01.mkv")
+    make_video(root / "Big Film (2020)" / "Big Film (2020).mkv", codec="mpeg4", size=(3840, 1600),
+               frames=1, audio=(("aac", "5.1", "eng", True),))
+    make_video(root / "Small Film (2001)" / "Small Film (2001).mkv", codec="libx265",
+               pix_fmt="yuv420p10le", size=(64, 64), color=PQ, options=X265)
+    make_image(root / "Photos" / "beach.jpg", exif=camera_exif())
+    env = cli_env(tmp)
+    db = tmp / "library.db"
+    indexer("scan", root, "--db", db, env=env, check=True)
+    return root, db, env
+
+
+def found(shelf, *query: str) -> list[str]:
+    root, db, env = shelf
+    result = indexer("search", *query, "--json", "--db", db, env=env, check=True)
+    return [os.path.relpath(json.loads(line)["path"], root) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("query, paths", [
+    (["show:office"], ["The Office/Season 2/The.Office.S02E01.720p.mkv",
+                       "The Office/Season 2/The.Office.S02E02.720p.mkv"]),
+    (["office", "episode:2"], ["The Office/Season 2/The.Office.S02E02.720p.mkv"]),
+    (["season:1"], ["Other Show/Season 1/Other.Show.S01E01.mkv"]),
+    (['"big film"'], ["Big Film (2020)/Big Film (2020).mkv"]),
+    (["kind:video", "resolution:2160"], ["Big Film (2020)/Big Film (2020).mkv"]),
+    (["resolution:4k"], ["Big Film (2020)/Big Film (2020).mkv"]),
+    (["hdr:hdr10"], ["Small Film (2001)/Small Film (2001).mkv"]),
+    (["film", "hdr:none"], ["Big Film (2020)/Big Film (2020).mkv"]),
+    (["kind:image"], ["Photos/beach.jpg"]),
+    (["kind:audio"], []),
+])
+def test_search_finds_videos_by_show_title_season_kind_hdr_and_resolution(shelf, query, paths):
+    assert sorted(found(shelf, *query)) == paths
+
+
+def test_a_found_episode_is_shown_with_its_show_season_and_episode(shelf):
+    root, db, env = shelf
+    result = indexer("search", "show:other", "--db", db, env=env, check=True)
+    assert result.stdout == (f"Other Show S01E01  64x48  "
+                             f"{root / 'Other Show/Season 1/Other.Show.S01E01.mkv'}\n")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("kind:film", "kind:film: give one of audio, video, image"),
+    ("hdr:bright", "hdr:bright: give hdr10, hlg, dolbyvision, any or none"),
+    ("resolution:big", "resolution:big: give a number of lines (2160, 1080p, 720) or 4k"),
+    ("season:two", "season:two: give a number (season:2)"),
+])
+def test_a_filter_it_cannot_read_is_a_usage_error_naming_it(shelf, query, message):
+    root, db, env = shelf
+    result = indexer("search", query, "--db", db, env=env)
+    assert (result.returncode, result.stderr) == (2, f"indexer: error: {message}\n")
+
+
+def test_show_prints_a_videos_streams(shelf):
+    root, db, env = shelf
+    result = indexer("show", root / "Big Film (2020)" / "Big Film (2020).mkv", "--db", db,
+                     env=env, check=True)
+    assert result.stdout.split("streams:\n")[1].split("\n\n")[0].splitlines() == [
+        "  #0 video mpeg4 (Simple Profile) 3840x1600 25 fps 8-bit yuv420p",
+        "  #1 audio aac (LC) 6 ch 5.1 48000 Hz [eng] default"]
+    shown = json.loads(indexer("show", root / "Big Film (2020)" / "Big Film (2020).mkv", "--json",
+                               "--db", db, env=env, check=True).stdout)
+    assert [(s["idx"], s["type"], s["codec"]) for s in shown["streams"]] == [
+        (0, "video", "mpeg4"), (1, "audio", "aac")]
+    assert (shown["media"]["width"], shown["media"]["year"]) == (3840, 2020)
+
+
+@pytest.mark.parametrize("kind, count", [("video", 5), ("image", 1), ("audio", 0)])
+def test_ls_lists_the_files_of_one_kind(shelf, kind, count):
+    root, db, env = shelf
+    rows = [json.loads(line) for line in indexer("ls", "--kind", kind, "--json", "--db", db,
+                                                 env=env, check=True).stdout.splitlines()]
+    assert (len(rows), {r["kind"] for r in rows} <= {kind}) == (count, True)
