@@ -40,14 +40,36 @@ def probe(path: str) -> dict[str, Any]:
     """The photo columns of the image at `path` (PHOTO_COLUMNS; None where unknown).
     Raises what Pillow raises for what is not an image it reads (UnidentifiedImageError)."""
     _register_heif()
-    with open(path, "rb", opener=_regular_only) as handle, Image.open(handle) as image:
-        width, height = _stored_size(image)
-        columns = dict.fromkeys(PHOTO_COLUMNS)
-        columns.update(width=width or None, height=height or None)
-        exif = _exif(image)
-        if exif is not None:
-            columns.update(exif_columns(exif))
-        return columns
+    with open(path, "rb", opener=_regular_only) as handle:
+        try:
+            with Image.open(handle) as image:
+                return _columns(image)
+        except OSError as error:
+            if error.errno is not None:
+                raise  # the disk's error, not the image's: no verdict
+            raise NotAnImage(_reason(error)) from None
+
+
+class NotAnImage(ValueError):
+    """Bytes Pillow cannot read. Pillow raises OSError without an errno for those
+    (UnidentifiedImageError is one), which the metadata stage would take for the disk's
+    and read again at every scan: this is a verdict on the file."""
+
+
+def _reason(error: OSError) -> str:
+    if type(error).__name__ == "UnidentifiedImageError":
+        return "not an image Pillow or pillow-heif can read"
+    return str(error) or type(error).__name__
+
+
+def _columns(image: Any) -> dict[str, Any]:
+    width, height = _stored_size(image)
+    columns = dict.fromkeys(PHOTO_COLUMNS)
+    columns.update(width=width or None, height=height or None)
+    exif = _exif(image)
+    if exif is not None:
+        columns.update(exif_columns(exif))
+    return columns
 
 
 def _regular_only(path: str, flags: int) -> int:

@@ -400,3 +400,33 @@ def test_ls_lists_the_files_of_one_kind(shelf, kind, count):
     rows = [json.loads(line) for line in indexer("ls", "--kind", kind, "--json", "--db", db,
                                                  env=env, check=True).stdout.splitlines()]
     assert (len(rows), {r["kind"] for r in rows} <= {kind}) == (count, True)
+
+
+def test_a_catalogue_of_schema_6_has_its_videos_read_again_and_its_shows_searchable(tmp_path):
+    from indexer import schema
+    db = tmp_path / "library.db"
+    with connect(db) as conn:
+        conn.isolation_level = None
+        for step in schema.MIGRATIONS[:6]:
+            step(conn)
+        conn.execute("PRAGMA user_version = 6")
+        for file_id, kind, title in ((1, "video", "Clip"), (2, "audio", "Song")):
+            conn.execute("INSERT INTO files (id, root, path, dir, size, mtime_ns, inode, device, "
+                         "hash, kind, first_seen, updated_at, tags_hash) VALUES (?, '/r', ?, '/r', "
+                         "1, 1, ?, 1, 'h', ?, 'now', 'now', 'h')",
+                         (file_id, f"/r/{title}", file_id, kind))
+            conn.execute("INSERT INTO media (file_id, content_hash, title, extracted_at) "
+                         "VALUES (?, 'h', ?, 'now')", (file_id, title))
+
+        assert schema.migrate(conn) == 6
+
+        assert dict(conn.execute("SELECT path, tags_hash FROM files").fetchall()) == {
+            "/r/Clip": None, "/r/Song": "h"}  # the video is read again by the next scan
+        assert [r[0] for r in conn.execute(
+            "SELECT rowid FROM media_fts WHERE media_fts MATCH 'clip'")] == [1]
+        conn.execute("UPDATE media SET show = 'The Office' WHERE file_id = 1")
+        assert [r[0] for r in conn.execute(
+            "SELECT rowid FROM media_fts WHERE media_fts MATCH 'show: office'")] == [1]
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' "
+                                           "AND name IN ('videos', 'photos')")] == ["videos",
+                                                                                   "photos"]
