@@ -15,6 +15,12 @@ tell us something, and each season once:
   season 12, episode 34) and any folder's year as a film's ("Holiday 2019/IMG_1234"
   is the film "Holiday" of 2019): those are not taken. Names with neither mark are not
   given to guessit at all: nothing it said would be taken.
+- A file named exactly `Title (Year).ext`, the name Plex, Jellyfin and Kodi ask a film
+  to have, is taken as written, without guessit (6 ms a film, measured). guessit would
+  take some titles for something else: "Unrated (2009)" has no title but the edition
+  "Unrated", "Director's Cut (2016)" none but that edition.
+- A file's name that has a mark is parsed alone first (3.9 ms against 6.4 with its
+  folders, measured), its folders too only when the name alone says nothing.
 - A name `<show part>.S02E05...` in the same folders as one read before, with the
   same show part and season, gets that one's show without a parse: only its
   episode number differs, which guessit reads from the same S..E.. (tests compare
@@ -34,6 +40,8 @@ FOLDER_YEAR_MARK = re.compile(r"[(\[](?:19|20)\d\d[)\]]")  # a folder's: "Film T
 # `Show.Name.S02E05` then a separator or the end, and no second episode (S02E05E06).
 SEASON_EPISODE = re.compile(
     r"^(?P<show>.+?)[ ._-]+[Ss](?P<season>\d{1,2})[Ee](?P<episode>\d{1,3})(?![0-9])(?![ ._-]*[Ee]\d)")
+# `Film Title (1999)`: the name Plex, Jellyfin and Kodi ask films to have, taken as written.
+FILM = re.compile(r"^(?P<title>[^()\[\]{}._/]*?[^\W_][^()\[\]{}._/]*?) \((?P<year>(?:19|20)\d\d)\)$")
 MAX_REMEMBERED = 10_000  # shows remembered per worker process
 
 
@@ -59,11 +67,19 @@ def guess(path: str) -> Guess | None:
     if not (episode_marked or year_marked):
         return None
     stem = parts[-1].rsplit(".", 1)[0]
+    film = FILM.match(stem)
+    if film:
+        return Guess(title=film["title"].strip(), year=int(film["year"]))
     match = SEASON_EPISODE.match(stem)
     key = (*parts[:-1], match["show"], int(match["season"])) if match else None
     if key in _shows:
         return Guess(_shows[key], int(match["season"]), int(match["episode"]))
-    found = taken(_guessit(text), episode_marked, year_marked)
+    found = None
+    if EPISODE_MARK.search(parts[-1]) or YEAR_MARK.search(parts[-1]):
+        # The file's name alone, where it may say all: half the time of the three parts.
+        found = taken(_guessit(parts[-1]), episode_marked, year_marked)
+    if found is None and len(parts) > 1:
+        found = taken(_guessit(text), episode_marked, year_marked)
     if (match and found and found.show and (found.season, found.episode)
             == (int(match["season"]), int(match["episode"])) and len(_shows) < MAX_REMEMBERED):
         _shows[key] = found.show

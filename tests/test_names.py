@@ -33,6 +33,18 @@ def test_the_usual_names_of_episodes_and_films_are_read(path, found):
     assert names.guess(path) == found
 
 
+@pytest.mark.parametrize("stem, title, year", [
+    ("Film Title (1999)", "Film Title", 1999),
+    ("Unrated (2009)", "Unrated", 2009),  # guessit: no title, the edition "Unrated"
+    ("Director's Cut (2016)", "Director's Cut", 2016),  # guessit: no title, an edition
+    ("Cars 2 (2011)", "Cars 2", 2011),
+    ("Amélie (2001)", "Amélie", 2001),
+    ("2001 A Space Odyssey (1968)", "2001 A Space Odyssey", 1968),
+])
+def test_a_film_named_title_and_year_in_brackets_is_taken_as_written(stem, title, year):
+    assert names.guess(f"/films/{stem}/{stem}.mkv") == Guess(title=title, year=year)
+
+
 @pytest.mark.parametrize("path", [
     "/phone/IMG_1234.MOV",  # guessit: season 12, episode 34
     "/phone/Holiday 2019/IMG_1234.mp4",  # guessit: the film "Holiday" of 2019
