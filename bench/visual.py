@@ -72,9 +72,10 @@ def main() -> None:
     out = args.workdir / f"results-visual-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=1))
     print(f"\nresults: {out}")
-    if not args.keep_films:
+    if not args.keep_films:  # the marker then says no films: the next run makes them again
         shutil.rmtree(lib / "films", ignore_errors=True)
-        (lib / make_visual.MARKER).unlink(missing_ok=True)  # remade whole next time
+        facts["params"]["film_gb"], facts["films"] = 0, []
+        (lib / make_visual.MARKER).write_text(json.dumps(facts))
 
 
 def full_scans(indexer: str, args: argparse.Namespace, lib: Path) -> dict:
