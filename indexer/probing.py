@@ -24,6 +24,9 @@ SEASON_KEYS = ("season_number", "season")
 EPISODE_KEYS = ("episode_sort", "episode_number", "episode")
 DESCRIPTION_KEYS = ("description", "synopsis", "summary")
 DATE_KEYS = ("date", "date_released", "year", "date_recorded")
+# The picture type of a video's frame and a photo's own small copy in `file_artwork`
+# (ID3's "other"): no embedded picture, so `has_embedded_art` stays 0 for them.
+POSTER = 0
 
 
 def read_video(job: TagJob) -> Tags:
@@ -33,6 +36,10 @@ def read_video(job: TagJob) -> Tags:
     columns.update(named(columns, job.text))
     pictures = [(data, "", 3) for data in found.pictures]
     columns["has_embedded_art"] = int(bool(pictures))
+    if not pictures and job.thumbnails and job.art_dir:  # a frame, as its picture
+        frame = _optional(video.poster, job.path, job.thumbnail_budget_s)
+        if frame is not None:
+            pictures = [(photo.jpeg(frame, max(job.thumbnails)), "image/jpeg", POSTER)]
     art = tuple(store_pictures(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
     return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
                 json.dumps(flat, ensure_ascii=False, sort_keys=True), art,
@@ -41,7 +48,23 @@ def read_video(job: TagJob) -> Tags:
 
 def read_image(job: TagJob) -> Tags:
     columns = photo.probe(job.path)
-    return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS))
+    art = ()
+    if job.thumbnails and job.art_dir:  # the photo made small, as its picture
+        data = _optional(photo.preview, job.path, max(job.thumbnails), job.thumbnail_budget_s)
+        if data is not None:
+            art = tuple(store_pictures([(data, "image/jpeg", POSTER)], job.art_dir,
+                                       job.thumbnails))
+    return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS), art=art)
+
+
+def _optional(make: Any, *args: Any) -> Any:
+    """A thumbnail's picture, or None when it cannot be made: the headers were read, and a
+    frame that does not decode (a truncated file, a codec FFmpeg lacks) is no reason to
+    lose them."""
+    try:
+        return make(*args)
+    except Exception:
+        return None
 
 
 def video_columns(found: video.Probe, tags: dict[str, list[str]]) -> dict[str, Any]:

@@ -199,7 +199,9 @@ class TagJob(NamedTuple):
     """A file whose tags must be read: by path, for the content with `hash`.
 
     `is_cover` marks a folder image (cover.jpg...) to put in the artwork
-    cache; `art_dir` is that cache (None: pictures are not kept).
+    cache; `art_dir` is that cache (None: pictures are not kept). `thumbnails`:
+    their sizes, and of a photo's or video's own picture, made within
+    `thumbnail_budget_s` seconds.
     """
 
     path: str
@@ -208,6 +210,7 @@ class TagJob(NamedTuple):
     is_cover: bool = False
     art_dir: str | None = None
     thumbnails: tuple[int, ...] = ()
+    thumbnail_budget_s: float = 2.0
 
 
 MEDIA_COLUMNS = (

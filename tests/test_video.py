@@ -430,3 +430,48 @@ def test_a_catalogue_of_schema_6_has_its_videos_read_again_and_its_shows_searcha
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' "
                                            "AND name IN ('videos', 'photos')")] == ["videos",
                                                                                    "photos"]
+
+
+# --- thumbnails (metadata.thumbnails): a frame of each video, each photo made small
+
+def test_thumbnails_are_made_of_a_frame_of_each_video_and_of_each_photo_when_asked(tmp_path, db):
+    from PIL import Image
+    root = tmp_path / "lib"
+    make_video(root / "film.mkv", size=(320, 180), frames=30)
+    make_video(root / "covered.mkv", attachment=("cover.jpg", "image/jpeg",
+                                                 (DATA / "cover.jpg").read_bytes()))
+    make_image(root / "beach.jpg", size=(400, 300), exif=camera_exif())  # orientation 6
+    config = tmp_path / "thumbs.toml"
+    config.write_text("[metadata]\nthumbnails = [32, 100]\n")
+    Manager(db_path=db, roots=[str(root)], config_file=str(config), env={}).scan()
+
+    with connect(db) as conn:
+        pictures = {Path(r["path"]).name: dict(r) for r in conn.execute(
+            "SELECT f.path, fa.picture_type, a.width, a.height, a.mime, m.has_embedded_art "
+            "FROM file_artwork fa JOIN files f ON f.id = fa.file_id JOIN artwork a "
+            "ON a.hash = fa.artwork_hash JOIN media m ON m.file_id = f.id")}
+    assert {name: (p["picture_type"], p["width"], p["height"], p["mime"], p["has_embedded_art"])
+            for name, p in pictures.items()} == {
+        "film.mkv": (0, 100, 56, "image/jpeg", 0),  # a frame, 320x180 made 100 wide
+        "covered.mkv": (3, 64, 64, "image/jpeg", 1),  # its own cover: no frame
+        "beach.jpg": (0, 75, 100, "image/jpeg", 0),  # turned as its orientation says
+    }
+    small = sorted((db.parent / "artwork" / "thumbnails" / "32").rglob("*.jpg"))
+    assert len(small) == 3
+    with Image.open(small[0]) as image:
+        assert max(image.size) == 32
+
+
+def test_no_thumbnail_is_made_past_its_time_budget_nor_by_default(tmp_path, db):
+    root = tmp_path / "lib"
+    make_video(root / "film.mkv")
+    make_image(root / "beach.jpg")
+    config = tmp_path / "thumbs.toml"
+    config.write_text("[metadata]\nthumbnails = [32]\nthumbnail_budget_s = 0\n")
+    Manager(db_path=db, roots=[str(root)], config_file=str(config), env={}).scan()
+    Manager(db_path=tmp_path / "plain" / "library.db", roots=[str(root)], env={}).scan()
+
+    for catalogue in (db, tmp_path / "plain" / "library.db"):
+        with connect(catalogue) as conn:
+            assert conn.execute("SELECT count(*) FROM file_artwork").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM media WHERE error IS NULL").fetchone()[0] == 2
