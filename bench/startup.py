@@ -76,7 +76,8 @@ def main() -> None:
                 modules = [line.rsplit("|", 1)[-1].strip() for line in report.splitlines()
                            if line.startswith("import time:") and "|" in line][1:]
                 media = sorted({m.split(".")[0] for m in modules} & set(MEDIA_LIBRARIES))
-                print(f"indexer {command:<8} {name:<16} median {statistics.median(runs) * 1e3:5.0f} ms "
+                median = statistics.median(runs) * 1e3
+                print(f"indexer {command:<8} {name:<16} median {median:5.0f} ms "
                       f"[{min(runs) * 1e3:.0f}-{max(runs) * 1e3:.0f}], {len(modules)} modules, "
                       f"media libraries {media}")
     finally:

@@ -39,9 +39,11 @@ YEAR_MARK = re.compile(r"(?<![0-9])(?:19|20)\d\d(?![0-9])")  # in the file's own
 FOLDER_YEAR_MARK = re.compile(r"[(\[](?:19|20)\d\d[)\]]")  # a folder's: "Film Title (1999)"
 # `Show.Name.S02E05` then a separator or the end, and no second episode (S02E05E06).
 SEASON_EPISODE = re.compile(
-    r"^(?P<show>.+?)[ ._-]+[Ss](?P<season>\d{1,2})[Ee](?P<episode>\d{1,3})(?![0-9])(?![ ._-]*[Ee]\d)")
+    r"^(?P<show>.+?)[ ._-]+[Ss](?P<season>\d{1,2})[Ee](?P<episode>\d{1,3})(?![0-9])"
+    r"(?![ ._-]*[Ee]\d)")
 # `Film Title (1999)`: the name Plex, Jellyfin and Kodi ask films to have, taken as written.
-FILM = re.compile(r"^(?P<title>[^()\[\]{}._/]*?[^\W_][^()\[\]{}._/]*?) \((?P<year>(?:19|20)\d\d)\)$")
+FILM = re.compile(r"^(?P<title>[^()\[\]{}._/]*?[^\W_][^()\[\]{}._/]*?) "
+                  r"\((?P<year>(?:19|20)\d\d)\)$")
 MAX_REMEMBERED = 10_000  # shows remembered per worker process
 
 

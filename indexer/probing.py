@@ -100,7 +100,8 @@ def video_columns(found: video.Probe, tags: dict[str, list[str]]) -> dict[str, A
 def named(columns: dict[str, Any], path: str) -> dict[str, Any]:
     """Show, season and episode, or a film's title and year, from the file and folder
     names (names.py), where the tags have neither; only what the tags lack."""
-    has_episode = columns["show"] and columns["season"] is not None and columns["episode"] is not None
+    has_episode = (columns["show"] and columns["season"] is not None
+                   and columns["episode"] is not None)
     if has_episode or columns["year"] is not None:
         return {}
     guess = names.guess(path)

@@ -78,7 +78,8 @@ def test_episodes_named_alike_in_a_season_folder_get_what_guessit_says_of_each(
     names._shows.clear()
     base = show.replace(" ", separator)
     for episode in episodes:
-        text = f"{show}/{folder.format(season)}/{base}{separator}S{season:02d}E{episode:02d}{extra}.mkv"
+        name = f"{base}{separator}S{season:02d}E{episode:02d}{extra}.mkv"
+        text = f"{show}/{folder.format(season)}/{name}"
         expected = names.taken(dict(guessit(text)), True, False)
         assert names.guess("/tv/" + text) == expected, text
 

@@ -38,7 +38,8 @@ def library(root: Path) -> None:
                                           ("libopus", "stereo", "fra", False)),
                subtitles=(("eng", False, True), ("fra", False, False)), title="Multi Film",
                tags={"DATE_RELEASED": "2004-03-01", "GENRE": "Drama", "SUMMARY": "Two tongues"},
-               chapters=3, attachment=("cover.jpg", "image/jpeg", (DATA / "cover.jpg").read_bytes()))
+               chapters=3,
+               attachment=("cover.jpg", "image/jpeg", (DATA / "cover.jpg").read_bytes()))
     make_video(root / "hdr10.mkv", codec="libx265", pix_fmt="yuv420p10le", size=(64, 64),
                color=PQ, options=X265)
     make_video(root / "hlg.mp4", codec="libx265", pix_fmt="yuv420p10le", size=(64, 64),
@@ -66,8 +67,8 @@ def videos(db: Path) -> dict[str, dict]:
 def streams(db: Path) -> dict[str, list[tuple]]:
     with connect(db) as conn:
         found: dict[str, list[tuple]] = {}
-        for row in conn.execute("SELECT f.path, s.* FROM streams s JOIN files f ON f.id = s.file_id "
-                                "ORDER BY f.path, s.idx"):
+        for row in conn.execute("SELECT f.path, s.* FROM streams s JOIN files f "
+                                "ON f.id = s.file_id ORDER BY f.path, s.idx"):
             found.setdefault(_name(row["path"]), []).append(tuple(row)[2:])
         return found
 

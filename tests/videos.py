@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.stream import Disposition
 
 SRT = "1\n00:00:00,000 --> 00:00:00,400\nHello\n\n"
 
@@ -57,7 +58,7 @@ def make_video(path: Path, *, codec: str = "libx264", size: tuple[int, int] = (6
             sound = out.add_stream(name, rate=48000, layout=layout)
             if language:
                 sound.metadata["language"] = language
-            sound.disposition = av.stream.Disposition.default if default else av.stream.Disposition(0)
+            sound.disposition = Disposition.default if default else Disposition(0)
             sounds.append(sound)
         texts = []
         for language, default, forced in subtitles:
@@ -68,8 +69,8 @@ def make_video(path: Path, *, codec: str = "libx264", size: tuple[int, int] = (6
             text = out.add_stream_from_template(srt.streams[0])
             if language:
                 text.metadata["language"] = language
-            text.disposition = av.stream.Disposition((av.stream.Disposition.default if default else 0)
-                                                     | (av.stream.Disposition.forced if forced else 0))
+            text.disposition = Disposition((Disposition.default if default else 0)
+                                           | (Disposition.forced if forced else 0))
             texts.append(text)
         if attachment:
             out.add_attachment(*attachment)
@@ -83,7 +84,8 @@ def make_video(path: Path, *, codec: str = "libx264", size: tuple[int, int] = (6
             out.mux(video.encode(frame))
         out.mux(video.encode())
         for sound in sounds:
-            for index in range(max(1, frames * 48000 // rate // (sound.codec_context.frame_size or 1024))):
+            samples = sound.codec_context.frame_size or 1024
+            for index in range(max(1, frames * 48000 // rate // samples)):
                 out.mux(sound.encode(_sound(sound, index)))
             out.mux(sound.encode())
         if srt is not None:
