@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from .artwork import ArtRef, cache_path
-from .records import MEDIA_COLUMNS, CopyTags, Tags
+from .records import MEDIA_COLUMNS, STREAM_COLUMNS, CopyTags, Tags
 
 _ALL = ("content_hash", *MEDIA_COLUMNS, "tags", "extracted_at", "error")
 _UPSERT_MEDIA = (
@@ -27,6 +27,12 @@ _COPY_MEDIA = (
     f"WHERE file_id = :source AND content_hash = :hash "
     f"ON CONFLICT (file_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL)}"
 )
+
+
+_INSERT_STREAM = (f"INSERT OR REPLACE INTO streams (file_id, {', '.join(STREAM_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * (len(STREAM_COLUMNS) + 1))})")
+_COPY_STREAMS = (f"INSERT INTO streams (file_id, {', '.join(STREAM_COLUMNS)}) "
+                 f"SELECT ?, {', '.join(STREAM_COLUMNS)} FROM streams WHERE file_id = ?")
 
 
 def _target(conn: sqlite3.Connection, text: str, digest: str) -> tuple[int, str, bool] | None:
@@ -47,14 +53,19 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str,
     if tags.cover:
         if tags.art:
             _folder_cover(conn, file_id, folder, tags.art[0], now, art_dir)
+        if tagged_before:  # an image renamed to a cover's name: a photo no more
+            conn.execute("DELETE FROM media WHERE file_id = ?", (file_id,))
+            conn.execute("DELETE FROM streams WHERE file_id = ?", (file_id,))
     else:
         values = tags.columns or dict.fromkeys(MEDIA_COLUMNS)
         values["has_embedded_art"] = values["has_embedded_art"] or 0
         conn.execute(_UPSERT_MEDIA, {**values, "file_id": file_id, "content_hash": tags.hash,
                                      "tags": tags.tags_json, "extracted_at": now,
                                      "error": tags.error})
-        if tagged_before:  # pictures of the content it had before
+        if tagged_before:  # pictures and streams of the content it had before
             conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
+            conn.execute("DELETE FROM streams WHERE file_id = ?", (file_id,))
+        conn.executemany(_INSERT_STREAM, ((file_id, *row) for row in tags.streams))
         for ref in tags.art:
             _artwork(conn, ref, now, art_dir)
             conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "
@@ -102,6 +113,8 @@ def copy_tags(conn: sqlite3.Connection, copy: CopyTags, now: str) -> str | None:
     conn.execute("INSERT INTO file_artwork (file_id, artwork_hash, picture_type) "
                  "SELECT ?, artwork_hash, picture_type FROM file_artwork WHERE file_id = ?",
                  (file_id, copy.source_file_id))
+    conn.execute("DELETE FROM streams WHERE file_id = ?", (file_id,))
+    conn.execute(_COPY_STREAMS, (file_id, copy.source_file_id))
     return "copied"
 
 
