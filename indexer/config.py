@@ -219,8 +219,9 @@ KEYS: tuple[Key, ...] = (
         "hash files in a pool of threads; false runs every stage in one thread"),
     Key("scan", "workers", "auto", _int_at_least(1, 256, auto=True),
         'threads hashing files in parallel mode; "auto" = number of CPUs'),
-    Key("scan", "batch_size", 50, _int_at_least(1, 100_000),
-        "catalogue rows written per transaction"),
+    Key("scan", "batch_size", 500, _int_at_least(1, 100_000),
+        "catalogue rows written per transaction (and at most 0.5 s apart); each commit syncs "
+        "the disk"),
     Key("scan", "smart_hash", True, _bool,
         "hash a file only when it is new or its size, mtime, inode or ctime changed"),
     Key("scan", "hash_buffer_kib", 1024, _int_at_least(64, 65_536),
@@ -281,8 +282,8 @@ KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
 # the command line wins over them.
 PROFILE_VALUES: Mapping[str, Mapping[str, Any]] = {
     "default": {},
-    "conservative": {"scan.workers": 2, "scan.batch_size": 25, "metadata.workers": 1},
-    "aggressive": {"scan.workers": 8, "scan.batch_size": 100, "metadata.workers": 4},
+    "conservative": {"scan.workers": 2, "scan.batch_size": 250, "metadata.workers": 1},
+    "aggressive": {"scan.workers": 8, "scan.batch_size": 1000, "metadata.workers": 4},
 }
 
 
