@@ -34,9 +34,10 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
-                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
-                             FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileAttribEvent,
+                             FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
+                             FileModifiedEvent, FileMovedEvent, FileSystemEvent,
+                             FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 
 from .ignore import IGNORE_NAMES, explain
@@ -48,6 +49,13 @@ log = logging.getLogger(__name__)
 
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
                        "lustre", "davfs", "ncpfs", "sshfs")
+# The events asked of the kernel: changes only. watchdog's default also asks for every
+# open and every close without a write, which our own scans cause by the thousand (a
+# folder listed, a file read): at 50,000 tracks a rescan of a root filled the inotify
+# queue, and the overflow's rescan filled it again, round after round.
+WATCHED_EVENTS = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent,
+                  FileDeletedEvent, FileMovedEvent, DirCreatedEvent, DirDeletedEvent,
+                  DirMovedEvent]
 FIX_WATCH_LIMIT = ("raise it: `sysctl fs.inotify.max_user_watches=524288` (and the same line "
                    "in /etc/sysctl.d/90-indexer.conf to keep it; see systemd/)")
 
@@ -377,7 +385,8 @@ class Watcher:
         folders = folder_inodes(root)
         handler = _Handler(root, self.touch, self.ignore, self.closes)
         try:
-            self._watches[root] = self._observer.schedule(handler, root, recursive=True)
+            self._watches[root] = self._observer.schedule(handler, root, recursive=True,
+                                                          event_filter=WATCHED_EVENTS)
             self._handlers[root] = handler
         except OSError as error:
             if error.errno == errno.ENOSPC:
