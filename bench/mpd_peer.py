@@ -148,7 +148,8 @@ def _no_change_rows(bench: Bench, server: MpdServer, root: Path, db: Path, files
     find = bench.reference("find -printf (MPD rows)",
                            ["find", str(root), "-type", "f", "-printf", "%s %T@ %i\n"], files=files)
     run_interleaved([ours, theirs, find], bench.runs)
-    return [Row(NO_CHANGE, ours, theirs, "ours/MPD", True), Row(FIND, ours, find, "ours/find", True)]
+    return [Row(NO_CHANGE, ours, theirs, "ours/MPD", True),
+            Row(FIND, ours, find, "ours/find", True)]
 
 
 def _retagged_rows(bench: Bench, server: MpdServer, root: Path, db: Path, seed: int) -> list[Row]:
@@ -389,10 +390,12 @@ def target(row: Row, ratio: float) -> str:
                 f"{verdict(cpu / wall >= 1.8)}); {cpu / files * 1e6:.0f} µs CPU a file "
                 f"(<= 350 -> {verdict(cpu / files * 1e6 <= 350)})")
     if row.scenario in (NO_CHANGE, SERVICE):
-        return (f"{row.scenario.split(': ')[1]} no slower than MPD's update (the target is at "
-                f"55k files; here {row.reference.files:,}): {ratio:.2f}x -> {verdict(ratio <= 1.0)}")
+        return (f"{row.scenario.split(': ')[1]} no slower than MPD's update (the target is "
+                f"at 55k files; here {row.reference.files:,}): {ratio:.2f}x -> "
+                f"{verdict(ratio <= 1.0)}")
     if row.scenario == RETAGGED:
-        return f"1% retagged within 1.5x MPD (the target is at 10k): {ratio:.2f}x -> {verdict(ratio <= 1.5)}"
+        return (f"1% retagged within 1.5x MPD (the target is at 10k): {ratio:.2f}x -> "
+                f"{verdict(ratio <= 1.5)}")
     if row.scenario == LIVE:
         p95 = latency.p95([s.wall_s for s in ours.samples])
         return f"album visible with tags within 1.0 s p95: {p95:.2f} s -> {verdict(p95 <= 1.0)}"
