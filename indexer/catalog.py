@@ -482,17 +482,21 @@ FILE_COLUMNS = ("id, root, path, path_raw, dir, size, mtime_ns, inode, device, h
 
 
 def iter_files(conn: sqlite3.Connection, *, missing: bool = False, errors: bool = False,
-               limit: int | None = None) -> Iterator[dict]:
+               limit: int | None = None, kind: str | None = None) -> Iterator[dict]:
     """Catalogue rows in path order, streamed: present ones, or the missing, or those whose
-    file or tags could not be read (`error` then says which, tags errors prefixed 'tags:')."""
+    file or tags could not be read (`error` then says which, tags errors prefixed 'tags:');
+    with `kind`, only files of that kind (audio, video, image, other)."""
     where = "f.status = 'missing'" if missing else "f.status = 'present'"
     if errors:
         where += " AND (f.error IS NOT NULL OR m.error IS NOT NULL)"
+    if kind is not None:
+        where += " AND f.kind = :kind"
     columns = ", ".join(f"f.{c}" for c in FILE_COLUMNS.split(", ") if c != "error")
     columns += ", coalesce(f.error, 'tags: ' || m.error) AS error"
     yield from _dicts(conn.execute(
         f"SELECT {columns} FROM files f LEFT JOIN media m ON m.file_id = f.id "
-        f"WHERE {where} ORDER BY f.path LIMIT ?", (-1 if limit is None else limit,)))
+        f"WHERE {where} ORDER BY f.path LIMIT :limit",
+        {"kind": kind, "limit": -1 if limit is None else limit}))
 
 
 def walk_problems(conn: sqlite3.Connection) -> Iterator[dict]:
@@ -519,7 +523,8 @@ def walk_problems(conn: sqlite3.Connection) -> Iterator[dict]:
 
 
 def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
-    """One file's row, its `media` row (or None) and its pictures: `indexer show`."""
+    """One file's row, its `media` row (or None), its streams (a video's) and its
+    pictures: `indexer show`."""
     row = next(_dicts(conn.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?",
                                    (path_text,))), None)
     if row is None:
@@ -535,7 +540,11 @@ def file_record(conn: sqlite3.Connection, path_text: str) -> dict | None:
         "JOIN artwork a ON a.hash = d.artwork_hash JOIN files i ON i.id = d.image_file_id "
         "WHERE d.dir = ? AND i.status = 'present' AND i.tags_hash IS i.hash",
         (row["id"], row["dir"]))))
-    return {"file": row, "media": media, "artwork": art}
+    streams = list(_dicts(conn.execute(
+        "SELECT * FROM streams WHERE file_id = ? ORDER BY idx", (row["id"],))))
+    for stream in streams:
+        del stream["file_id"]
+    return {"file": row, "media": media, "streams": streams, "artwork": art}
 
 
 class Lookups:

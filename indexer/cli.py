@@ -250,19 +250,23 @@ def list_files(
     errors: Annotated[bool, typer.Option("--errors", help="Only files with an error, then the "
                                          "folders and paths the last scan could not read.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="At most this many rows.")] = None,
+    kind: Annotated[Optional[str], typer.Option(
+        "--kind", help="Only files of this kind: audio, video, image or other.")] = None,
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
     """List catalogue files in path order (present ones unless --missing).
 
-    Example: indexer ls --errors
+    Example: indexer ls --kind video --errors
     """
     import itertools
     from . import catalog
     from .console import print_rows
+    if kind is not None and kind not in ("audio", "video", "image", "other"):
+        _fail(EXIT_USAGE, f"--kind must be audio, video, image or other, not {kind!r}")
     cfg = _load(config_file, db)
     conn = _read_conn(cfg)
-    rows = catalog.iter_files(conn, missing=missing, errors=errors)
-    if errors:  # and what no file row holds: folders and paths a scan could not read
+    rows = catalog.iter_files(conn, missing=missing, errors=errors, kind=kind)
+    if errors and kind is None:  # and what no file row holds: folders and paths not read
         rows = itertools.chain(rows, catalog.walk_problems(conn))
     print_rows(itertools.islice(rows, limit), as_json)
 
@@ -273,7 +277,8 @@ def show(
     path: Annotated[str, typer.Argument(help="A file's path (relative paths are made absolute).")],
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
-    """Show one file's catalogue row, its tags and its artwork.
+    """Show one file's catalogue row, its tags (a video's and photo's facts), a video's
+    streams, and its artwork.
 
     Example: indexer show "~/Music/Artist/Album (2001)/01 - Song.flac"
     """
@@ -293,13 +298,15 @@ def show(
 def search(
     query: Annotated[list[str], typer.Argument(
         metavar="QUERY...", help='Words, "phrases", field:value (title, artist, album, '
-        'album_artist, genre), year:1969 or year:1965-1970, prefix*, -word to leave out.')],
+        'album_artist, genre, show), year:1969 or year:1965-1970, season:2, episode:5, '
+        'kind:video (audio, video, image), hdr:hdr10 (hlg, dolbyvision, any, none), '
+        'resolution:2160 (1080, 720, 4k), prefix*, -word to leave out.')],
     limit: Annotated[int, typer.Option(help="At most this many results.")] = 50,
     as_json: JsonOption = False, config_file: ConfigOption = None, db: DbOption = None,
 ) -> None:
-    """Search the tags of present files (title, artist, album, album artist, genre).
+    """Search the tags of present files (title, artist, album, album artist, genre, show).
 
-    Example: indexer search artist:beatles year:1969
+    Example: indexer search artist:beatles year:1969;  indexer search show:office season:2
     """
     from .console import print_tracks
     from .search import QueryError, search as run_search

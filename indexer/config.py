@@ -219,8 +219,9 @@ KEYS: tuple[Key, ...] = (
         "hash files in a pool of threads; false runs every stage in one thread"),
     Key("scan", "workers", "auto", _int_at_least(1, 256, auto=True),
         'threads hashing files in parallel mode; "auto" = number of CPUs'),
-    Key("scan", "batch_size", 50, _int_at_least(1, 100_000),
-        "catalogue rows written per transaction"),
+    Key("scan", "batch_size", 500, _int_at_least(1, 100_000),
+        "catalogue rows written per transaction (and at most 0.5 s apart); each commit syncs "
+        "the disk"),
     Key("scan", "smart_hash", True, _bool,
         "hash a file only when it is new or its size, mtime, inode or ctime changed"),
     Key("scan", "hash_buffer_kib", 1024, _int_at_least(64, 65_536),
@@ -230,7 +231,8 @@ KEYS: tuple[Key, ...] = (
     Key("scan", "survey_workers_from", 20_000, _int_at_least(1, 1_000_000_000),
         "parallel rescans walk a root in worker processes from this many catalogued files"),
     Key("metadata", "enabled", True, _bool,
-        "read tags, stream properties and cover art of audio and MP4-family files"),
+        "read tags and stream properties of audio files, videos' headers, photos' EXIF, "
+        "and cover art"),
     Key("metadata", "workers", "auto", _int_at_least(1, 64, auto=True),
         'processes reading tags; "auto" = number of CPUs'),
     Key("metadata", "timeout_s", 30, _number_at_least(1),
@@ -238,7 +240,10 @@ KEYS: tuple[Key, ...] = (
     Key("metadata", "artwork", True, _bool,
         "keep embedded and folder cover images in the artwork cache next to the catalogue"),
     Key("metadata", "thumbnails", [], _sizes,
-        "thumbnail sizes in pixels made once per image, e.g. [300, 600]; needs Pillow"),
+        "thumbnail sizes in pixels, e.g. [300, 600]: of each cover, of each photo, and of a "
+        "frame of each video without a cover; none when empty"),
+    Key("metadata", "thumbnail_budget_s", 2.0, _number_at_least(0),
+        "the time a photo's or video's thumbnail may take to make; past it, none is made"),
     Key("watch", "debounce_ms", 1000, _int_at_least(0, 3_600_000),
         "a folder is scanned once it has had no event for this long"),
     Key("watch", "max_wait_ms", 10_000, _int_at_least(0, 3_600_000),
@@ -277,8 +282,8 @@ KEY_BY_NAME: Mapping[str, Key] = {key.dotted: key for key in KEYS}
 # the command line wins over them.
 PROFILE_VALUES: Mapping[str, Mapping[str, Any]] = {
     "default": {},
-    "conservative": {"scan.workers": 2, "scan.batch_size": 25, "metadata.workers": 1},
-    "aggressive": {"scan.workers": 8, "scan.batch_size": 100, "metadata.workers": 4},
+    "conservative": {"scan.workers": 2, "scan.batch_size": 250, "metadata.workers": 1},
+    "aggressive": {"scan.workers": 8, "scan.batch_size": 1000, "metadata.workers": 4},
 }
 
 
@@ -316,6 +321,7 @@ class MetadataConfig:
     timeout_s: float
     artwork: bool
     thumbnails: tuple[int, ...]
+    thumbnail_budget_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -550,6 +556,7 @@ def _build(values: dict[str, Any], sources: dict[str, str], path: Path | None,
             timeout_s=values["metadata.timeout_s"],
             artwork=values["metadata.artwork"],
             thumbnails=values["metadata.thumbnails"],
+            thumbnail_budget_s=values["metadata.thumbnail_budget_s"],
         ),
         watch=WatchConfig(
             debounce_s=values["watch.debounce_ms"] / 1000,

@@ -195,9 +195,30 @@ def print_record(record: dict[str, Any], as_json: bool, out: TextIO = sys.stdout
         out.write("\nevery tag:\n" if media["tags"] else "")
         for key, values in (media["tags"] or {}).items():
             out.write(f"  {printable(key)}: {printable('; '.join(values))}\n")
+    if record.get("streams"):
+        out.write("\nstreams:\n")
+    for stream in record.get("streams", ()):
+        out.write(f"  {stream_line(stream)}\n")
     for art in record["artwork"]:
         out.write(f"\nartwork ({art['source']}): {art['mime']} {art['width']}x{art['height']} "
                   f"{art['size']:,} bytes {printable(art['path'])}\n")
+
+
+def stream_line(s: dict[str, Any]) -> str:
+    """`#1 audio aac (LC) 6 ch 5.1 48000 Hz [eng] "Surround" default`"""
+    facts = [f"#{s['idx']}", s["type"], s["codec"] or "?"]
+    facts += [f"({s['profile']})"] if s["profile"] else []
+    if s["type"] == "video":
+        facts += [f"{s['width']}x{s['height']}", f"{s['frame_rate']:g} fps" if s["frame_rate"]
+                  else "", f"{s['bit_depth']}-bit" if s["bit_depth"] else "", s["pix_fmt"] or "",
+                  s["color_transfer"] or ""]
+    elif s["type"] == "audio":
+        facts += [f"{s['channels']} ch" if s["channels"] else "", s["channel_layout"] or "",
+                  f"{s['sample_rate']} Hz" if s["sample_rate"] else ""]
+    facts += [f"[{s['language']}]" if s["language"] else "",
+              f'"{s["title"]}"' if s["title"] else "",
+              "default" if s["is_default"] else "", "forced" if s["is_forced"] else ""]
+    return printable(" ".join(fact for fact in facts if fact))
 
 
 def _pairs(row: dict[str, Any], out: TextIO, indent: str = "") -> None:
@@ -209,14 +230,31 @@ def _pairs(row: dict[str, Any], out: TextIO, indent: str = "") -> None:
 
 
 def print_tracks(rows, as_json: bool, out: TextIO = sys.stdout) -> None:
-    """Search results: JSON lines, or `artist - album - NN title  path` lines."""
+    """Search results: JSON lines, or `artist - album - NN title  path` lines (a video:
+    `show S02E05 title (year)  1920x1080 HDR10  path`; a photo: `taken at  WxH  path`)."""
     for row in rows:
         if as_json:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            continue
-        number = f"{row['track_no']:02d} " if row["track_no"] else ""
-        out.write(f"{printable(row['artist'] or '?')} - {printable(row['album'] or '?')} - "
-                  f"{number}{printable(row['title'] or '?')}  {printable(row['path'])}\n")
+        elif row["kind"] == "video" and "show" in row:
+            out.write(f"{video_line(row)}  {printable(row['path'])}\n")
+        elif row["kind"] == "image":
+            out.write(f"photo {row['taken_at'] or '?'}  {row['width']}x{row['height']}  "
+                      f"{printable(row['path'])}\n")
+        else:
+            number = f"{row['track_no']:02d} " if row["track_no"] else ""
+            out.write(f"{printable(row['artist'] or '?')} - {printable(row['album'] or '?')} - "
+                      f"{number}{printable(row['title'] or '?')}  {printable(row['path'])}\n")
+
+
+def video_line(row: dict) -> str:
+    """`Show S02E05 Title (2011)  1920x1080 HDR10`: what a video is, in one line."""
+    episode = ""
+    if row["season"] is not None or row["episode"] is not None:
+        episode = f"S{row['season'] or 0:02d}E{row['episode'] or 0:02d}"
+    name = " ".join(printable(str(part)) for part in (row["show"], episode, row["title"]) if part)
+    year = f" ({row['year']})" if row["year"] else ""
+    size = f"{row['width']}x{row['height']}" if row["width"] else "?"
+    return f"{name or '?'}{year}  {size}{' ' + row['hdr'] if row['hdr'] else ''}"
 
 
 def print_status(report: dict[str, Any], out: TextIO = sys.stdout) -> None:

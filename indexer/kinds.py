@@ -25,8 +25,6 @@ def kind_of(name: str) -> str:
     return KIND_OF_EXTENSION.get(name[dot + 1:].lower(), "other") if dot > 0 else "other"
 
 
-# The videos whose container mutagen reads (tags, duration): they get a media row.
-MP4_FAMILY = frozenset({"mp4", "m4v", "mov", "3gp", "3g2"})
 COVER_STEMS = ("cover", "folder", "front")
 
 
@@ -36,8 +34,9 @@ def extension(name: str) -> str:
 
 
 def taggable(kind: str, name: str) -> bool:
-    """Whether a file gets a `media` row: audio, and the MP4-family videos."""
-    return kind == "audio" or (kind == "video" and extension(name) in MP4_FAMILY)
+    """Whether a file gets a `media` row: audio, video, and images but folder covers
+    (whose picture goes to the artwork cache instead)."""
+    return kind in ("audio", "video") or (kind == "image" and not is_cover(kind, name))
 
 
 def is_cover(kind: str, name: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import mutagen
 
 from . import artwork, riff
+from .kinds import kind_of
 from .records import MEDIA_COLUMNS, TagJob, Tags, describe
 
 MAX_DURATION_S = 30 * 24 * 3600  # longer is garbage, not an audiobook
@@ -78,6 +79,10 @@ def read_tags(job: TagJob) -> Tags:
     try:
         if job.is_cover:
             return _folder_cover(job)
+        kind = kind_of(job.path)
+        if kind in ("video", "image"):
+            from . import probing  # PyAV, Pillow, guessit: loaded by the workers that need them
+            return probing.read_video(job) if kind == "video" else probing.read_image(job)
         parsed = _parse(job.path)
         if parsed is None:
             return Tags(job.text, job.hash,
@@ -85,7 +90,7 @@ def read_tags(job: TagJob) -> Tags:
         tagged_pictures: list = []
         flat = {**_extra_tags(parsed, job.path), **flatten(parsed.tags, tagged_pictures)}
         pictures = [p for p in _pictures(parsed, tagged_pictures) if _kept(p)]
-        art = tuple(_store(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
+        art = tuple(store_pictures(pictures, job.art_dir, job.thumbnails)) if job.art_dir else ()
         columns = {**tag_columns(flat), **stream_columns(parsed),
                    "has_embedded_art": int(bool(pictures))}
         return Tags(job.text, job.hash, tuple(columns.get(c) for c in MEDIA_COLUMNS),
@@ -102,8 +107,10 @@ def _environmental(error: BaseException) -> bool:
 
 
 def _without_path(message: str, path: str) -> str:
-    """mutagen names the file in its errors; the verdict is about the content, which a
-    renamed or copied file keeps (with its tags): the name would go stale."""
+    """mutagen and Pillow name the file in their errors, FFmpeg the descriptor it read
+    (video.py); the verdict is about the content, which a renamed or copied file keeps
+    (with its tags): the name would go stale."""
+    message = re.sub(r"'/proc/self/fd/\d+'", "the file", message)
     return message.replace(repr(path), "the file").replace(path, "the file")
 
 
@@ -387,7 +394,7 @@ def _kept(picture: tuple[bytes, str, int]) -> bool:
     return 0 < len(data) <= artwork.MAX_IMAGE_BYTES and mime != "-->"
 
 
-def _store(pictures: list, art_dir: str, thumbnails: tuple[int, ...]) -> Iterable[artwork.ArtRef]:
+def store_pictures(pictures: list, art_dir: str, thumbnails: tuple[int, ...]) -> Iterable[artwork.ArtRef]:
     for data, mime, picture_type in pictures:
         yield artwork.store(bytes(data), art_dir, picture_type, "embedded", mime, thumbnails)
 

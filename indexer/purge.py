@@ -74,8 +74,8 @@ def forget(conn: sqlite3.Connection, file_id: int) -> bool:
     if not conn.execute("DELETE FROM files WHERE id = ? AND status = 'missing'",
                         (file_id,)).rowcount:
         return False
-    for table, column in (("media", "file_id"), ("file_artwork", "file_id"),
-                          ("folder_artwork", "image_file_id")):
+    for table, column in (("media", "file_id"), ("streams", "file_id"),
+                          ("file_artwork", "file_id"), ("folder_artwork", "image_file_id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (file_id,))
     return True
 

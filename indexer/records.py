@@ -199,7 +199,9 @@ class TagJob(NamedTuple):
     """A file whose tags must be read: by path, for the content with `hash`.
 
     `is_cover` marks a folder image (cover.jpg...) to put in the artwork
-    cache; `art_dir` is that cache (None: pictures are not kept).
+    cache; `art_dir` is that cache (None: pictures are not kept). `thumbnails`:
+    their sizes, and of a photo's or video's own picture, made within
+    `thumbnail_budget_s` seconds.
     """
 
     path: str
@@ -208,6 +210,7 @@ class TagJob(NamedTuple):
     is_cover: bool = False
     art_dir: str | None = None
     thumbnails: tuple[int, ...] = ()
+    thumbnail_budget_s: float = 2.0
 
 
 MEDIA_COLUMNS = (
@@ -216,7 +219,21 @@ MEDIA_COLUMNS = (
     "mb_recording_id", "mb_release_id", "mb_artist_id", "mb_release_group_id",
     "rg_track_gain", "rg_track_peak", "rg_album_gain", "rg_album_peak",
     "duration", "bitrate", "sample_rate", "bit_depth", "channels", "codec", "has_embedded_art",
+    # videos (schema 7): the container, names, and the main video stream's facts
+    "container", "show", "season", "episode", "description", "chapters", "width", "height",
+    "display_aspect_ratio", "frame_rate", "color_primaries", "color_transfer", "hdr",
+    "audio_languages", "subtitle_languages",
+    # photos (schema 7; `width` and `height` above): EXIF
+    "taken_at", "camera_make", "camera_model", "lens", "orientation", "latitude", "longitude",
+    "iso", "exposure_s", "f_number", "focal_length_mm",
 )
+
+
+# The `streams` table's columns after `file_id`, in order (docs/schema.md): video.py
+# makes each stream's row in this order.
+STREAM_COLUMNS = ("idx", "type", "codec", "profile", "width", "height", "frame_rate", "bit_depth",
+                  "pix_fmt", "color_transfer", "channels", "channel_layout", "sample_rate",
+                  "language", "title", "is_default", "is_forced")
 
 
 class Tags(NamedTuple):
@@ -225,6 +242,7 @@ class Tags(NamedTuple):
     `values` are the `media` columns in `MEDIA_COLUMNS` order: a tuple, not a dict,
     because a result crosses a pipe from its worker, and the names made it twice
     the size. `error` is set (and `values` empty) when the file could not be parsed.
+    `streams`: a video's streams, each a tuple in STREAM_COLUMNS order.
     """
 
     text: str
@@ -235,6 +253,7 @@ class Tags(NamedTuple):
     error: str | None = None
     cover: bool = False  # the result for a folder image: artwork only, no media row
     final: bool = True  # False when its worker died: no verdict, read it again next scan
+    streams: tuple = ()
 
     @property
     def columns(self) -> dict:

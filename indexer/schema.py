@@ -438,9 +438,81 @@ CREATE TABLE push_cursors (
 );
 """
 
+# Schema 7: videos and photos. Their `media` rows get the columns of their kind (video:
+# the container, names, the main video stream; photo: EXIF), a video's streams are rows
+# of `streams`, the full-text index learns `show`, and the views `videos` and `photos`
+# appear. Videos read before (only the MP4 family, by mutagen) are read again, by the
+# next scan: their tags_hash is cleared (no change is fed for that; the files_changed
+# trigger watches path, status and hash only).
+V7_MEDIA = "\n".join(f"ALTER TABLE media ADD COLUMN {name} {kind};" for name, kind in (
+    ("container", "TEXT"), ("show", "TEXT"), ("season", "INTEGER"), ("episode", "INTEGER"),
+    ("description", "TEXT"), ("chapters", "INTEGER"), ("width", "INTEGER"),
+    ("height", "INTEGER"), ("display_aspect_ratio", "TEXT"), ("frame_rate", "REAL"),
+    ("color_primaries", "TEXT"), ("color_transfer", "TEXT"), ("hdr", "TEXT"),
+    ("audio_languages", "TEXT"), ("subtitle_languages", "TEXT"), ("taken_at", "TEXT"),
+    ("camera_make", "TEXT"), ("camera_model", "TEXT"), ("lens", "TEXT"),
+    ("orientation", "INTEGER"), ("latitude", "REAL"), ("longitude", "REAL"), ("iso", "INTEGER"),
+    ("exposure_s", "REAL"), ("f_number", "REAL"), ("focal_length_mm", "REAL")))
+V7 = V7_MEDIA + """
+CREATE TABLE streams (
+    file_id        INTEGER NOT NULL,
+    idx            INTEGER NOT NULL,
+    type           TEXT    NOT NULL,
+    codec          TEXT,
+    profile        TEXT,
+    width          INTEGER,
+    height         INTEGER,
+    frame_rate     REAL,
+    bit_depth      INTEGER,
+    pix_fmt        TEXT,
+    color_transfer TEXT,
+    channels       INTEGER,
+    channel_layout TEXT,
+    sample_rate    INTEGER,
+    language       TEXT,
+    title          TEXT,
+    is_default     INTEGER NOT NULL,
+    is_forced      INTEGER NOT NULL,
+    PRIMARY KEY (file_id, idx)
+);
+
+DROP TRIGGER media_ai;
+DROP TRIGGER media_ad;
+DROP TRIGGER media_au;
+DROP TABLE media_fts;
+CREATE VIRTUAL TABLE media_fts USING FTS5 (
+    title, artist, album, album_artist, genre, show, content=[media]
+);
+CREATE TRIGGER media_ai AFTER INSERT ON media BEGIN
+    INSERT INTO media_fts (rowid, title, artist, album, album_artist, genre, show)
+    VALUES (new.rowid, new.title, new.artist, new.album, new.album_artist, new.genre, new.show);
+END;
+CREATE TRIGGER media_ad AFTER DELETE ON media BEGIN
+    INSERT INTO media_fts (media_fts, rowid, title, artist, album, album_artist, genre, show)
+    VALUES ('delete', old.rowid, old.title, old.artist, old.album, old.album_artist, old.genre,
+            old.show);
+END;
+CREATE TRIGGER media_au AFTER UPDATE ON media BEGIN
+    INSERT INTO media_fts (media_fts, rowid, title, artist, album, album_artist, genre, show)
+    VALUES ('delete', old.rowid, old.title, old.artist, old.album, old.album_artist, old.genre,
+            old.show);
+    INSERT INTO media_fts (rowid, title, artist, album, album_artist, genre, show)
+    VALUES (new.rowid, new.title, new.artist, new.album, new.album_artist, new.genre, new.show);
+END;
+INSERT INTO media_fts (media_fts) VALUES ('rebuild');
+
+UPDATE files SET tags_hash = NULL WHERE kind = 'video';
+"""
+
+
+def _v7(conn: sqlite3.Connection) -> None:
+    _script(V7)(conn)
+    views.recreate(conn)
+
+
 # _v4: the feed's job_id and 'tagged' changes; views.recreate: schema 5, the views of views.py
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _script(V1), _script(V2), _v3, _v4, views.recreate, _script(V6))
+    _script(V1), _script(V2), _v3, _v4, views.recreate, _script(V6), _v7)
 VERSION = len(MIGRATIONS)
 
 

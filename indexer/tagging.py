@@ -60,7 +60,7 @@ class Tagging:
                 copies.append(CopyTags(text, item.hash, source))
             else:
                 jobs.append(TagJob(seen.path, text, item.hash, cover, self.art_dir,
-                                   self.settings.thumbnails))
+                                   self.settings.thumbnails, self.settings.thumbnail_budget_s))
         if copies or jobs:
             self.put_all([Tally(tags_queued=len(jobs)), *copies])
         # Batches small enough to spread a folder over the workers, big enough that

@@ -41,7 +41,8 @@ SELECT f.id AS file_id,
         ORDER BY folder, other, image, artwork_hash LIMIT 1) AS artwork_hash
 FROM files f;
 
--- Present files with their tags: the table to point sqlite3 or Datasette at.
+-- Present audio and video files with their tags: the table to point sqlite3 or Datasette
+-- at. Photos have their own view.
 CREATE VIEW tracks AS
 SELECT f.id, f.path, f.dir, f.kind, f.size, f.hash, f.first_seen, f.updated_at,
        m.title, m.artist, m.album, m.album_artist, m.track_no, m.track_total, m.disc_no,
@@ -51,7 +52,23 @@ SELECT f.id, f.path, f.dir, f.kind, f.size, f.hash, f.first_seen, f.updated_at,
        (SELECT artwork_hash FROM file_cover c WHERE c.file_id = f.id) AS cover,
        m.error AS tags_error
 FROM files f JOIN media m ON m.file_id = f.id
-WHERE f.status = 'present';
+WHERE f.status = 'present' AND f.kind <> 'image';
+
+-- Present videos whose headers were read (a failed read too, its columns NULL).
+CREATE VIEW videos AS
+SELECT f.id AS file_id, f.path, m.container, m.duration, m.bitrate, m.width, m.height,
+       m.codec AS video_codec, m.frame_rate, m.bit_depth, m.hdr, m.audio_languages,
+       m.subtitle_languages, m.title, m.year, m.show, m.season, m.episode
+FROM files f JOIN media m ON m.file_id = f.id
+WHERE f.status = 'present' AND f.kind = 'video';
+
+-- Present images that are not folder covers (covers get no media row), as videos.
+CREATE VIEW photos AS
+SELECT f.id AS file_id, f.path, m.width, m.height, m.taken_at, m.camera_make, m.camera_model,
+       m.lens, m.orientation, m.latitude, m.longitude, m.iso, m.exposure_s, m.f_number,
+       m.focal_length_mm
+FROM files f JOIN media m ON m.file_id = f.id
+WHERE f.status = 'present' AND f.kind = 'image';
 
 -- The album of a track is its album artist (else artist) and album.
 CREATE INDEX IF NOT EXISTS media_album_key ON media (coalesce(album_artist, artist), album,

@@ -405,10 +405,11 @@ class Writer:
         self.resolved.append(item._replace(row=row, hold=False))
 
     def _cover_moved(self, row_id: int, seen: Seen, row: Known) -> Known:
-        """A folder image that moved is its new folder's cover, or no cover by its new name;
-        an image renamed to a cover's name has its picture read."""
+        """A folder image that moved is its new folder's cover, or, by its new name, a photo
+        whose headers are read; an image renamed to a cover's name has its picture read."""
         if not is_cover(seen.kind, seen.path):
-            self.conn.execute(_NOT_A_COVER, (row_id,))
+            if self.conn.execute(_NOT_A_COVER, (row_id,)).rowcount:
+                return row._replace(tags_hash=None)
             return row
         folder = db_text(os.path.dirname(seen.path))[0]
         if self.conn.execute(_COVER_FOLDER, (folder, row_id)).rowcount:

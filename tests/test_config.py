@@ -20,7 +20,7 @@ EXAMPLE = ROOT / "config.example.toml"
 def test_defaults_are_those_of_the_design(tmp_path):
     cfg = load(env={"XDG_DATA_HOME": str(tmp_path)})
     assert cfg.scan.workers == os.cpu_count() and cfg.metadata.workers == os.cpu_count()
-    assert (cfg.scan.batch_size, cfg.scan.parallel, cfg.scan.smart_hash) == (50, True, True)
+    assert (cfg.scan.batch_size, cfg.scan.parallel, cfg.scan.smart_hash) == (500, True, True)
     assert cfg.library.follow_symlinks is False
     assert cfg.library.kinds == ("audio", "video", "image")
     assert {"@eaDir", ".stversions", ".Trash-*", "lost+found", "*.part", "*.!qB"} <= set(cfg.library.ignore)
@@ -28,7 +28,7 @@ def test_defaults_are_those_of_the_design(tmp_path):
 
 
 @pytest.mark.parametrize("profile, workers, batch, meta", [
-    ("conservative", 2, 25, 1), ("aggressive", 8, 100, 4)])
+    ("conservative", 2, 250, 1), ("aggressive", 8, 1000, 4)])
 def test_profiles_set_workers_and_batches(profile, workers, batch, meta):
     cfg = load(overrides={"scan.profile": profile}, env={})
     assert (cfg.scan.workers, cfg.scan.batch_size, cfg.metadata.workers) == (workers, batch, meta)
@@ -169,7 +169,7 @@ def test_the_example_config_copied_as_the_readme_says_leaves_the_profile_its_key
     config.write_text(EXAMPLE.read_text().replace("# profile = \"default\"",
                                                   "profile = \"conservative\""))
     cfg = load(str(config), env={})
-    assert (cfg.scan.workers, cfg.scan.batch_size, cfg.metadata.workers) == (2, 25, 1)
+    assert (cfg.scan.workers, cfg.scan.batch_size, cfg.metadata.workers) == (2, 250, 1)
 
 
 def test_indexer_config_shows_each_value_and_where_it_came_from(tmp_path):
@@ -177,4 +177,4 @@ def test_indexer_config_shows_each_value_and_where_it_came_from(tmp_path):
     result = indexer("config", "--db", tmp_path / "x.db", env=env, check=True)
     assert "workers = 3  # environment INDEXER_SCAN_WORKERS" in result.stdout
     assert f'path = "{tmp_path / "x.db"}"  # command line' in result.stdout
-    assert "batch_size = 50  # default" in result.stdout
+    assert "batch_size = 500  # default" in result.stdout

@@ -222,6 +222,7 @@ def test_the_missing_files_query_gives_the_deleted_file(catalogue, datasette):
 
 
 @pytest.mark.parametrize("page", ["tracks", "album_artwork", "file_cover", "files", "media",
+                                  "videos", "photos", "streams",
                                   "changes", "scan_jobs", "scan_errors", "artwork"])
 def test_every_page_of_the_catalogue_loads(datasette, page):
     status, body = datasette.get(f"/library/{page}")

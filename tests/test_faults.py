@@ -84,7 +84,7 @@ def test_a_catalogue_of_schema_1_is_migrated_in_place_with_every_row_kept(tmp_pa
     indexer("scan", library, "--db", db, env=cli_env(tmp_path), check=True)
 
     with connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 7
         after = [tuple(r)[:-2] for r in conn.execute(  # less the new tags_hash and ctime_ns
             "SELECT * FROM files WHERE root = '/srv/music' ORDER BY id")]
         assert [tuple(r) for r in conn.execute(

@@ -72,9 +72,10 @@ def test_a_library_churning_while_scanned_and_watched_ends_exactly_as_the_disk(t
     for n in range(500):
         (root / f"{n % 10}").mkdir(exist_ok=True)
         (root / f"{n % 10}" / f"{n}.mp3").write_bytes(f"song {n}".encode())
-    for n in range(20):  # 4 MB read at 1 MiB/s: the first reconcile lasts while the churn runs
+    for n in range(20):  # 10 MB read at 1 MiB/s: the first reconcile lasts while the churn
+        # runs, however loaded the machine (10 s; the churn takes 1 to 4)
         (root / "big").mkdir(exist_ok=True)
-        (root / "big" / f"{n}.flac").write_bytes(bytes([n]) * 200_000)
+        (root / "big" / f"{n}.flac").write_bytes(bytes([n]) * 500_000)
     db = tmp_path / "library.db"
     service = Service(service_config(db, [root], **{"scan.max_read_mib_s": 1}))
     thread = threading.Thread(target=service.run, daemon=True)
