@@ -206,7 +206,16 @@ def _service_rows(bench: Bench, live: MpdServer, root: Path, db: Path, files: in
         service.wait(timeout=60)
         live.stop()
         _remove_live(root)
+    _note_overflows(bench, bench.workdir / "mpd" / "indexer-run.log")
     return rows
+
+
+def _note_overflows(bench: Bench, log: Path) -> None:
+    """Events lost make the service rescan its roots: said, as it changes what was timed."""
+    said = log.read_text(errors="replace").count("events were lost (inotify queue overflow)")
+    if said:
+        bench.note(f"`indexer run` logged {said:,} inotify queue overflows during the service "
+                   f"rows, each followed by a rescan of the root ({log})")
 
 
 def _wait_for_service(bench: Bench, service: subprocess.Popen, db: Path,
