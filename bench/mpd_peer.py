@@ -184,11 +184,13 @@ def _service_rows(bench: Bench, live: MpdServer, root: Path, db: Path, files: in
                   trials: int) -> list[Row]:
     """Both services running: a rescan request to each, then albums copied in."""
     live.start()
-    service = subprocess.Popen([bench.indexer, "run", str(root), "--db", str(db)], env=bench.env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=open(bench.workdir / "mpd" / "indexer-run.log", "wb"))
+    log = bench.workdir / "mpd" / "indexer-run.log"
+    with open(log, "wb") as out:
+        service = subprocess.Popen([bench.indexer, "run", str(root), "--db", str(db)],
+                                   env=bench.env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=out)
     try:
-        _wait_for_service(bench, service, db)
+        _wait_for_service(bench, service, db, log)
         print("MPD: update vs rescan through `indexer run`", file=sys.stderr)
         # The warm-ups also take in the 1% the retag rows put back (a new mtime for both).
         ours = Side("rescan via `indexer run`",
@@ -200,13 +202,13 @@ def _service_rows(bench: Bench, live: MpdServer, root: Path, db: Path, files: in
         rows += _live_rows(bench, live, service.pid, root, db, trials)
         if service.poll() is not None:  # else a rescan would have scanned in its own process
             raise SystemExit(f"bench: `indexer run` ended (exit {service.returncode}) during "
-                             f"the MPD rows; see {bench.workdir / 'mpd' / 'indexer-run.log'}")
+                             f"the MPD rows; see {log}")
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=60)
         live.stop()
         _remove_live(root)
-    _note_overflows(bench, bench.workdir / "mpd" / "indexer-run.log")
+    _note_overflows(bench, log)
     return rows
 
 
@@ -218,7 +220,7 @@ def _note_overflows(bench: Bench, log: Path) -> None:
                    f"rows, each followed by a rescan of the root ({log})")
 
 
-def _wait_for_service(bench: Bench, service: subprocess.Popen, db: Path,
+def _wait_for_service(bench: Bench, service: subprocess.Popen, db: Path, log: Path,
                       timeout: float = 120.0) -> None:
     """Until `indexer status` says a service answers: before that, `rescan` scans in-process."""
     deadline = time.monotonic() + timeout
@@ -229,8 +231,8 @@ def _wait_for_service(bench: Bench, service: subprocess.Popen, db: Path,
                 and "error" not in json.loads(said.stdout)["service"]:
             return
         if service.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"bench: `indexer run` did not answer (exit {service.poll()}); see "
-                             f"{bench.workdir / 'mpd' / 'indexer-run.log'}")
+            raise SystemExit(f"bench: `indexer run` did not answer (exit {service.poll()}); "
+                             f"see {log}")
         time.sleep(0.2)
 
 
