@@ -16,6 +16,7 @@ With MPD's auto_update off and no service of ours running:
                  the mtime changes): both sides see the same slice
 Then MPD restarted on its database with auto_update, and `indexer run` on ours:
   service        `mpc update --wait` vs `indexer rescan` through the running service
+                 (CPU: the client's and the service's, its workers included)
   live           an album of 20 tracks copied (as cp does) into a new folder under
                  ROOT/_bench_live; from the copy's end both are polled every 5 ms:
                  MPD until `lsinfo` lists every track with its title, ours until the
@@ -84,6 +85,20 @@ class MpdSide(Side):
         sample.peak_rss_mib, sample.rss_exact = self.server.peak_rss_mib(), True
         if self.log_what:
             self.counts[i] = self.server.log_count(log, self.log_what)
+        return sample
+
+
+@dataclass(eq=False)
+class ServiceSide(Side):
+    """`indexer rescan` through the running service: the client's CPU and the service's
+    (its workers included) across the run, as MpdSide counts MPD's."""
+
+    service_pid: int = 0
+
+    def run(self, i: int) -> Sample:
+        before = _tree_cpu(self.service_pid)
+        sample = super().run(i)
+        sample.cpu_s += _tree_cpu(self.service_pid) - before
         return sample
 
 
@@ -193,9 +208,9 @@ def _service_rows(bench: Bench, live: MpdServer, root: Path, db: Path, files: in
         _wait_for_service(bench, service, db, log)
         print("MPD: update vs rescan through `indexer run`", file=sys.stderr)
         # The warm-ups also take in the 1% the retag rows put back (a new mtime for both).
-        ours = Side("rescan via `indexer run`",
-                    [bench.indexer, "rescan", str(root), "--db", str(db), "--json"], bench.env,
-                    cache=bench.cache, files=files)
+        ours = ServiceSide("rescan via `indexer run`",
+                           [bench.indexer, "rescan", str(root), "--db", str(db), "--json"],
+                           bench.env, cache=bench.cache, files=files, service_pid=service.pid)
         theirs = _mpd_side(bench, "MPD update, auto_update on", live, files)
         run_interleaved([ours, theirs], bench.runs)
         rows = [Row(SERVICE, ours, theirs, "ours/MPD", True)]
