@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import beets_peer
+import mpd_peer
 from harness import GNU_TIME, Bench, Row, Side
 from scenarios import (CHANGED, DELETED, FULL, LARGE_FULL, LARGE_XXHSUM, METADATA_ON,
                        METADATA_STAGE, MOVED, NO_CHANGE, SLICE_COUNTS)
@@ -141,6 +142,8 @@ def targets(rows: list[Row], cold: bool) -> list[str]:
         elif row.scenario == beets_peer.IMPORT:
             found.append(f"first full scan >= 20x faster than beets' import: {r:.1f}x "
                          f"-> {verdict(r >= 20)}")
+        elif row.scenario in mpd_peer.SCENARIOS and row.scenario != mpd_peer.FIND:
+            found.append(mpd_peer.target(row, r))
         elif row.scenario == beets_peer.UPDATE:
             found.append(f"no-change rescan >= 10x faster than `beet update`: {r:.1f}x "
                          f"-> {verdict(r >= 10)}")

@@ -19,6 +19,11 @@ For a music library (`--files N`, made by make_library.py; scenarios.py):
                      columns show each run found exactly the 1%; all put back
   beets (--beets)    `beet import` vs our first full scan, `beet update` vs our
                      no-change rescan (beets_peer.py), up to --beets-max-files
+  MPD (--mpd)        MPD's first update, no-change update and update after 1%
+                     retagged vs our scans; `indexer rescan` through `indexer run`
+                     vs its update; an album copied in, until `indexer run` and
+                     MPD's auto_update show it (mpd_peer.py); skipped, with a note,
+                     when mpd or mpc is not installed
 For a hash-bound library (`--large N` files of --min-mb to --max-mb MiB):
   full scan          parallel vs --sequential, and vs `xxhsum -H2` if installed
 For music libraries of several sizes (`--sizes 10000,50000,...`; sweep.py):
@@ -31,6 +36,7 @@ say whether the runs were cold or warm.
     python bench/run.py --large 400 --runs 3 [--cold]
     python bench/run.py --sizes 10000,50000,200000,1000000 --runs 3
     python bench/run.py --files 10000 --beets [--only beets]
+    python bench/run.py --files 10000 --mpd --only mpd --runs 5
 
 Results go to stdout and, with every sample, to WORKDIR/results-*.json.
 """
@@ -48,6 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Siblings, not a package: bench/ is put on sys.path above.
 import beets_peer  # noqa: E402
 import make_library  # noqa: E402
+import mpd_peer  # noqa: E402
+import mpd_server  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
 import sweep  # noqa: E402
@@ -72,15 +80,23 @@ def bench_library(bench: Bench, root: Path, facts: dict, rows: Callable[[], list
     report.report(bench, head, root, facts, rows(), tag)
 
 
-def bench_music(bench: Bench, args: argparse.Namespace, beets: beets_peer.Beets | None) -> None:
+def bench_music(bench: Bench, args: argparse.Namespace, beets: beets_peer.Beets | None,
+                mpd: mpd_server.Mpd | None) -> None:
     root = args.workdir / f"music-{args.files}-s{args.seed}"
     facts = make_library.ensure_library(root, files=args.files, seed=args.seed)
     chosen = tuple(args.only.split(",")) if args.only else scenarios.DEFAULT_SCENARIOS
-    if beets and "beets" not in chosen:
-        chosen += ("beets",)
-    peer = (lambda: beets_peer.beets_rows(bench, beets, root, facts)) if beets else None
+    chosen += tuple(name for name, on in (("beets", beets), ("mpd", args.mpd))
+                    if on and name not in chosen)
+    peers = {}
+    if beets:
+        peers["beets"] = lambda: beets_peer.beets_rows(bench, beets, root, facts)
+    if mpd:
+        peers["mpd"] = lambda: mpd_peer.mpd_rows(bench, mpd, root, facts, args.seed,
+                                                 args.mpd_trials, args.mpd_depth)
+    elif "mpd" in chosen:
+        bench.note(mpd_peer.missing_note())
     bench_library(bench, root, facts,
-                  lambda: scenarios.music_rows(bench, root, facts, args.seed, chosen, peer),
+                  lambda: scenarios.music_rows(bench, root, facts, args.seed, chosen, peers),
                   f"files{args.files}")
 
 
@@ -146,6 +162,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--beets-max-files", type=int, default=10_000, metavar="N",
                         help="skip beets on libraries of more tracks: it imports about 100 files/s "
                              "(default %(default)s)")
+    parser.add_argument("--mpd", action="store_true",
+                        help="also run MPD (Debian packages mpd and mpc) as a peer on --files "
+                             "libraries; skipped with a note when it is not installed")
+    parser.add_argument("--mpd-trials", type=int, default=10, metavar="N",
+                        help="albums copied in for the live MPD row (default %(default)s)")
+    parser.add_argument("--mpd-depth", type=int, metavar="N",
+                        help="MPD's auto_update_depth for the live row (default: MPD's, no limit)")
     args = parser.parse_args(argv)
     if not (args.files or args.large or args.sizes) or args.runs < 1 or args.full_runs < 1:
         parser.error("give --files N, --large N and/or --sizes LIST, and --runs, --full-runs >= 1")
@@ -170,8 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     wants_beets = args.beets or "beets" in (args.only or "").split(",")
     # Installed before anything is timed: a failed install stops the bench at once.
     beets = beets_peer.ensure_beets(args.workdir, args.beets_max_files) if wants_beets else None
+    args.mpd = args.mpd or "mpd" in (args.only or "").split(",")
+    mpd = mpd_server.find_mpd() if args.mpd else None
     if args.files:
-        bench_music(bench, args, beets)
+        bench_music(bench, args, beets, mpd)
+    elif args.mpd:
+        print("bench: --mpd runs on a --files library only", file=sys.stderr)
     if args.large:
         bench_large(bench, args)
     if args.sizes:

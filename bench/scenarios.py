@@ -9,6 +9,7 @@ For a music library (`--files N`), in groups that `--only` picks from:
             then 1% retagged, 1% moved, 1% deleted (changes.py), each run against
             the no-change rescan run after it
   beets     beets as a peer (beets_peer.py), with --beets
+  mpd       MPD as a peer (mpd_peer.py), with --mpd
 For a hash-bound library (`--large N`): parallel vs --sequential, and vs `xxhsum -H2`.
 """
 
@@ -37,19 +38,21 @@ CHANGED, MOVED, DELETED = ("rescan 1% changed vs no-change", "rescan 1% moved vs
 LARGE_XXHSUM = "hash-bound full scan: parallel vs xxhsum"
 SLICE_COUNTS = {CHANGED: ("added", "modified"), MOVED: ("moved",), DELETED: ("missing",)}
 
-SCENARIOS = ("full", "metadata", "rescan", "beets")
+SCENARIOS = ("full", "metadata", "rescan", "beets", "mpd")
 DEFAULT_SCENARIOS = ("full", "metadata", "rescan")
 
 
 def music_rows(bench: Bench, root: Path, facts: dict, seed: int, scenarios: tuple[str, ...],
-               beets_rows: Callable[[], list[Row]] | None = None) -> list[Row]:
+               peers: dict[str, Callable[[], list[Row]]] | None = None) -> list[Row]:
+    """Our scenarios, then each peer's (beets, mpd) that `scenarios` names."""
     rows = full_scan_rows(bench, root) if "full" in scenarios else []
     if "metadata" in scenarios:
         rows += metadata_stage_rows(bench, root, facts)
     if "rescan" in scenarios:
         rows += rescan_rows(bench, root, facts, seed)
-    if "beets" in scenarios and beets_rows:
-        rows += beets_rows()
+    for name, peer_rows in (peers or {}).items():
+        if name in scenarios:
+            rows += peer_rows()
     return rows
 
 
