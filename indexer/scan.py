@@ -360,6 +360,9 @@ class Scan:
             sink.drain()  # the writer has placed them: `resolved` is ours to read
         resolved, self.writer.resolved = self.writer.resolved, []
         self._offer_tags(resolved)
+        for folder in self.writer.unplaced:  # held files of a root that looked unmounted
+            # (and may be back already): their folders are looked at again, like a copy's
+            self.unsettled[folder] = max(self.unsettled.get(folder, 0), time.time_ns())
 
     def _gone_now(self, gone: Gone) -> Gone | None:
         """A row whose inode is a file left for later (a folder renamed while copies into

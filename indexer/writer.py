@@ -118,6 +118,8 @@ class Writer:
         self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
         self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
         self.unread: set[str] = set()  # folders of files whose tags got no verdict
+        self.unplaced: set[str] = set()  # folders of held files left out: their root looked
+        # unmounted at the end of the walks (placing.gather), to be looked at again
         self._last_seq = 0
         self._started = time.monotonic()
         self._last_report = 0.0
@@ -371,6 +373,7 @@ class Writer:
         from . import identity, placing  # (only a scan that held files needs them)
         from .purge import forget
         gathered = placing.gather(self.conn, held, (g.id for g in settle.gone), settle.roots)
+        self.unplaced.update(os.path.dirname(item.seen.path) for item in gathered.unmounted)
         held = gathered.placed
         verdict = identity.match(gathered.arrivals, gathered.candidates)
         for row_id in verdict.displaced:
