@@ -162,6 +162,19 @@ class Writer:
             raise WriterFailed(f"{self._explain(error)} (ending scan job {self.job_id})") from error
         self._report(force=True)
 
+    def renumber(self, root: str, devices: dict[int, int]) -> None:
+        """A disk back under another device number (identity.device_now): the root's rows
+        of each old number take the new one, committed at once, before the walks, so the
+        hashing threads' lookups (`catalog.Lookups`) see them too."""
+        try:
+            self._in_transaction()
+            for old, new in devices.items():
+                self.conn.execute("UPDATE files SET device = ? WHERE device = ? AND root = ?",
+                                  (new, old, root))
+        except sqlite3.Error as error:
+            self._fail(error)
+        self.flush()
+
     # --- results
 
     def put(self, item: object) -> None:

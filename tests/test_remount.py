@@ -186,6 +186,97 @@ def test_a_disk_remounted_with_changes_is_back_within_seconds_at_the_default_pol
         thread.join(timeout=10)
 
 
+@pytest.fixture
+def loops():
+    """Loop devices attached by the test, detached at its end (after `mounts` unmounts)."""
+    made: list[str] = []
+
+    def attach(image: Path) -> str:
+        made.append(subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                                   capture_output=True, text=True).stdout.strip())
+        return made[-1]
+    yield attach
+    for device in reversed(made):
+        subprocess.run(["losetup", "-d", device], check=False)
+
+
+@root_only
+@pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
+def test_a_disk_back_as_another_device_keeps_the_ids_of_files_moved_and_edited_while_away(
+        tmp_path, loops, mounts, parallel):
+    """A disk unmounted and mounted again often gets another device number (a loop device
+    still being released, a USB disk plugged in again, a network file system): its files
+    keep their inode numbers and ctimes, which prove they are the same files."""
+    image, root, elsewhere = tmp_path / "disk.img", tmp_path / "music", tmp_path / "elsewhere"
+    root.mkdir(), elsewhere.mkdir()
+    with open(image, "wb") as handle:
+        handle.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    first = loops(image)
+    mount(first, str(root))
+    mounts.append(root)
+    make_library(root, albums=2, tracks=3)
+    db = tmp_path / "library.db"
+    cfg = service_config(db, [root], **{"scan.parallel": parallel, "metadata.enabled": False})
+    Manager(config=cfg).scan()
+    before = {path: row["id"] for path, row in files(db, "present").items()}
+    device = os.stat(root).st_dev
+    subprocess.run(["umount", str(root)], check=True)
+    mounts.remove(root)
+    second = loops(image)  # (the first is still attached: another number, for certain)
+    mount(second, str(elsewhere))  # changed on another machine meanwhile:
+    mounts.append(elsewhere)
+    album = next(elsewhere.glob("Artist 0/Album 0 *"))
+    renamed = album.with_name(album.name + " (remaster)")
+    album.rename(renamed)  # a folder renamed
+    with open(next(renamed.glob("01 - *")), "ab") as handle:  # and a file in it retagged
+        handle.write(b"retagged")
+    alone = next(elsewhere.glob("Artist 1/*/01 - *"))
+    alone.rename(alone.with_name("renamed" + alone.suffix))  # a file renamed and retagged
+    with open(alone.with_name("renamed" + alone.suffix), "ab") as handle:
+        handle.write(b"retagged")
+    subprocess.run(["umount", str(elsewhere)], check=True)
+    mounts.remove(elsewhere)
+    mount(second, str(root))
+    mounts.append(root)
+    assert os.stat(root).st_dev != device
+
+    Manager(config=cfg).scan()
+
+    moved = {str(alone).replace(str(elsewhere), str(root)):
+             str(alone.with_name("renamed" + alone.suffix)).replace(str(elsewhere), str(root)),
+             str(album).replace(str(elsewhere), str(root)):
+             str(renamed).replace(str(elsewhere), str(root))}
+
+    def now_at(path: str) -> str:
+        for old, new in moved.items():
+            path = path.replace(old, new)
+        return path
+    assert {path: row["id"] for path, row in files(db, "present").items()} == {
+        now_at(path): i for path, i in before.items()}
+
+
+def test_the_files_that_prove_a_disk_back_under_another_number_come_from_all_its_folders(
+        tmp_path):
+    """Not the first folders alone: while the disk was away, those may all have been
+    renamed (the soak did that)."""
+    root = tmp_path / "music"
+    make_library(root, albums=6, tracks=4)
+    db = tmp_path / "library.db"
+    Manager(config=service_config(db, [root], **{"metadata.enabled": False})).scan()
+    device = os.stat(root).st_dev
+
+    conn = catalog.connect(db, readonly=True)
+    try:
+        sample = catalog.Reader(conn).renumber_sample(str(root), device + 1, limit=6)
+        kept = catalog.Reader(conn).renumber_sample(str(root), device, limit=6)
+    finally:
+        conn.close()
+
+    assert len(sample) == 6 and len({os.path.dirname(row[1]) for row in sample}) >= 5
+    assert kept == []  # the disk kept its number: nothing is read
+
+
 class RemountedAsItSettles(Scan):
     """A scan during which the disk is unmounted as the walks end and mounted again just
     after the scan looked at it: the writer places the held files with the disk back. (The
