@@ -126,10 +126,10 @@ def same_file(arrival: Arrival, row: Candidate) -> int | None:
 def device_now(row: Candidate, st_dev: int, st_ino: int, st_size: int,
                st_ctime_ns: int) -> int | None:
     """The device number the row's file has now, if the file at the row's path (its
-    lstat: `st_*`) is the row's file, untouched, on a disk back under another number (a
-    loop device still being released when it was mounted again, a USB disk plugged in
-    again, a network file system mounted again): the same inode, size and ctime, to the
-    nanosecond (no program can set a ctime). None: the same number, or no such proof.
+    lstat: `st_*`) is the row's file, untouched, on a disk back under another number (an
+    image mounted again on another loop device, a USB disk plugged in again, a network
+    file system mounted again): the same inode, size and ctime, to the nanosecond (no
+    program can set a ctime). None: the same number, or no such proof.
     Rule 1 knows files by device and inode: without this, a file moved and edited while
     its disk was away would be a new file when the disk is back."""
     if st_dev == row.device or row.ctime_ns is None:

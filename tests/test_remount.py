@@ -204,9 +204,10 @@ def loops():
 @pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "sequential"])
 def test_a_disk_back_as_another_device_keeps_the_ids_of_files_moved_and_edited_while_away(
         tmp_path, loops, mounts, parallel):
-    """A disk unmounted and mounted again often gets another device number (a loop device
-    still being released, a USB disk plugged in again, a network file system): its files
-    keep their inode numbers and ctimes, which prove they are the same files."""
+    """A disk unmounted and mounted again may get another device number (an image on
+    another loop device, as the soak's did with other loop devices in use; a USB disk
+    plugged in again; a network file system): its files keep their inode numbers and
+    ctimes, which prove they are the same files."""
     image, root, elsewhere = tmp_path / "disk.img", tmp_path / "music", tmp_path / "elsewhere"
     root.mkdir(), elsewhere.mkdir()
     with open(image, "wb") as handle:
