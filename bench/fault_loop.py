@@ -413,6 +413,7 @@ class Soak:
         self._pause()
         with self.library.lock:
             self._comparable = False
+            device = os.stat(self.root).st_dev
             _umount(self.root)
             time.sleep(self.s.fault_s / 3)  # offline for a while, as a NAS that rebooted
             _mount("-o", "loop", str(self.image), str(self.staging))
@@ -424,7 +425,10 @@ class Soak:
                 self.library.base = self.root
                 _umount(self.staging)
                 _mount("-o", "loop", str(self.image), str(self.root))
-        return {"changed_while_away": 100}
+        # (with other loop devices in use, by another soak or a benchmark, the image may be
+        # mounted again on another one: another device number, the same files to the service)
+        return {"changed_while_away": 100,
+                "device_number": "same" if os.stat(self.root).st_dev == device else "another"}
 
     def _overflow(self) -> dict:
         self._pause()

@@ -373,6 +373,31 @@ class Reader:
             "ORDER BY ctime_ns IS ? DESC, id DESC LIMIT 1", (device, inode, ctime_ns)).fetchone()
         return Known._make(row) if row else None
 
+    def renumber_sample(self, root: str, device: int, limit: int = 64) -> list[tuple]:
+        """Rows of a root none of whose rows has `device`, the root's device now (so
+        never on a scan of a root whose disk kept its number: one lookup in the inode
+        index): (id, path, path_raw, device, inode, size, ctime_ns) of up to `limit`
+        present rows spread over the ids, so over the folders too (the first folders
+        alone may all have been renamed while the disk was away). Each row is read at
+        most once."""
+        if self.conn.execute("SELECT 1 FROM files WHERE device = ? AND root = ? LIMIT 1",
+                             (device, root)).fetchone():
+            return []
+        low, high = self.conn.execute("SELECT min(id), max(id) FROM files").fetchone()
+        if low is None:
+            return []
+        found, after = [], -1
+        for start in range(low, high + 1, max(1, (high - low) // limit)):
+            row = self.conn.execute(
+                "SELECT id, path, path_raw, device, inode, size, ctime_ns FROM files "
+                "WHERE id >= ? AND root = ? AND status = 'present' ORDER BY id LIMIT 1",
+                (max(start, after + 1), root)).fetchone()
+            if row is None:
+                break
+            found.append(row)
+            after = row[0]
+        return found[:limit]
+
     def present_count_under(self, top_text: str) -> int:
         return sum(self.conn.execute(
             "SELECT count(*) FROM files WHERE status = 'present' AND dir >= ? AND dir < ?",

@@ -20,6 +20,10 @@ these rules, in this order (docs/identity.md says the same for media servers):
    path order, so the outcome never depends on the order of the walk.
 4. Otherwise it is a new file.
 
+Rule 1 asks for the device number too, which a disk can change between two
+mounts: a scan first looks whether a root's disk is back under another number
+(`device_now`), and gives its rows the new one.
+
 A row is vacated when its place no longer holds its file: it is missing, or
 the scan found it gone, or another file now stands at its path, or its path
 is gone under a root this scan found mounted. Never matched: a present row of
@@ -117,6 +121,21 @@ def same_file(arrival: Arrival, row: Candidate) -> int | None:
     if arrival.btime_ns is not None and row.ctime_ns is not None:
         return 1 if arrival.btime_ns <= row.ctime_ns else None
     return 2 if arrival.hash == row.hash else None
+
+
+def device_now(row: Candidate, st_dev: int, st_ino: int, st_size: int,
+               st_ctime_ns: int) -> int | None:
+    """The device number the row's file has now, if the file at the row's path (its
+    lstat: `st_*`) is the row's file, untouched, on a disk back under another number (an
+    image mounted again on another loop device, a USB disk plugged in again, a network
+    file system mounted again): the same inode, size and ctime, to the nanosecond (no
+    program can set a ctime). None: the same number, or no such proof.
+    Rule 1 knows files by device and inode: without this, a file moved and edited while
+    its disk was away would be a new file when the disk is back."""
+    if st_dev == row.device or row.ctime_ns is None:
+        return None
+    same = (st_ino, st_size, st_ctime_ns) == (row.inode, row.size, row.ctime_ns)
+    return st_dev if same else None
 
 
 def _by_inode(arrivals: list[Arrival], rows: Iterable[Candidate]) -> list[tuple]:

@@ -55,6 +55,7 @@ class Gathered(NamedTuple):
     candidates: list[Candidate]
     rows: dict[int, Row]  # every row named above, by id
     placed: list[Hashed]  # the held files the arrivals are, in their order
+    unmounted: list[Hashed]  # held files of roots the scan did not find mounted: left out
 
 
 def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
@@ -62,13 +63,20 @@ def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
     """The held files as arrivals, and every row any of them may be. A held file whose
     path no longer holds it (renamed again since it was seen: a scan can even see one file
     at two paths) is left out, neither placed nor taken for a new file: the scan of where
-    it went places it, with its own row."""
+    it went places it, with its own row. So is a held file under a root that the scan did
+    not find mounted (`roots`): none of that root's rows is vacated, so which row the file
+    is cannot be told, even if its disk is back by now (unmounted as the walks ended, and
+    mounted again before the writer got here); the scan of the root once back places it."""
     rows: dict[int, Row] = {}
     by_content: dict[tuple[str, int], list[Row]] = {}
     path_rows = {item.row.id for item in held if item.row is not None}
-    arrivals, placed = [], []
+    gone, roots = set(gone), tuple(roots)
+    arrivals, placed, unmounted = [], [], []
     for item in held:
         seen = item.seen
+        if not any(within(seen.root, root) for root in roots):
+            unmounted.append(item)
+            continue
         if not _still_at(seen):
             continue
         twins = _fetch(conn, _BY_INODE, (seen.device, seen.inode))
@@ -84,10 +92,9 @@ def gather(conn: sqlite3.Connection, held: list[Hashed], gone: Iterable[int],
                                 item.hash, seen.ctime_ns, born,
                                 item.row.id if item.row is not None else None))
         placed.append(item)
-    gone, roots = set(gone), tuple(roots)
     candidates = [_candidate(row, row.id in gone or row.id in path_rows or _vanished(row, roots))
                   for row in rows.values()]
-    return Gathered(arrivals, candidates, rows, placed)
+    return Gathered(arrivals, candidates, rows, placed, unmounted)
 
 
 def _still_at(seen: Seen) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .catalog import Lookups, Reader
 from .config import LibraryConfig, MetadataConfig, ScanConfig
 from .hashing import Hasher
-from .paths import absolute, db_text, printable
+from .paths import absolute, db_text, os_path, printable
 from .pipeline import Inline, ProcessPool, ThreadPool, WriterThread, batches
 from .records import (Counters, Gone, Hashed, Problem, Progress, Settle, Tally, ToHash, Unstable,
                       describe)
@@ -156,6 +156,8 @@ class Scan:
         if not usable:
             return "failed", self._message() or "no root to scan"
         try:
+            for root in usable if not catalogue_empty else ():
+                self._renumber(root)
             self._walk_and_hash(usable, catalogue_empty)
             if self.stop.is_set():
                 return "cancelled", self._message("cancelled; run the scan again to finish")
@@ -165,6 +167,31 @@ class Scan:
         except Exception as error:  # unforeseen: this job fails, whoever runs it goes on
             log.exception("scan job %d failed", self.writer.job_id)
             return "failed", self._message(f"failed: {describe(error)}")
+
+    def _renumber(self, root: str) -> None:
+        """A root's disk back under another device number: its rows take the new one
+        (identity.device_now), so that rule 1 knows its files by their inodes again.
+        Only a root none of whose rows has the root's device number asks the disk."""
+        from .identity import Candidate, device_now
+        try:
+            device = os.stat(root).st_dev
+        except OSError:
+            return
+        devices: dict[int, int] = {}
+        for row_id, path, raw, old, inode, size, ctime_ns in self.reader.renumber_sample(
+                root, device):
+            try:
+                st = os.lstat(os_path(path, raw))
+            except OSError:
+                continue
+            new = device_now(Candidate(row_id, path, old, inode, size, None, ctime_ns, False),
+                             st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
+            if new is not None:
+                devices.setdefault(old, new)
+        if devices:
+            log.info("root %s is back under another device number (%s): its rows renumbered",
+                     printable(root), ", ".join(f"{o} -> {n}" for o, n in devices.items()))
+            self.writer.renumber(root, devices)
 
     def _walk_and_hash(self, roots: list[str], catalogue_empty: bool) -> None:
         hasher = Hasher(self.settings.hash_buffer_kib, follow_symlinks=self.library.follow_symlinks,
@@ -360,6 +387,9 @@ class Scan:
             sink.drain()  # the writer has placed them: `resolved` is ours to read
         resolved, self.writer.resolved = self.writer.resolved, []
         self._offer_tags(resolved)
+        for folder in self.writer.unplaced:  # held files of a root that looked unmounted
+            # (and may be back already): their folders are looked at again, like a copy's
+            self.unsettled[folder] = max(self.unsettled.get(folder, 0), time.time_ns())
 
     def _gone_now(self, gone: Gone) -> Gone | None:
         """A row whose inode is a file left for later (a folder renamed while copies into

@@ -118,6 +118,8 @@ class Writer:
         self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
         self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
         self.unread: set[str] = set()  # folders of files whose tags got no verdict
+        self.unplaced: set[str] = set()  # folders of held files left out: their root looked
+        # unmounted at the end of the walks (placing.gather), to be looked at again
         self._last_seq = 0
         self._started = time.monotonic()
         self._last_report = 0.0
@@ -159,6 +161,19 @@ class Writer:
                 self.conn.execute("ROLLBACK")
             raise WriterFailed(f"{self._explain(error)} (ending scan job {self.job_id})") from error
         self._report(force=True)
+
+    def renumber(self, root: str, devices: dict[int, int]) -> None:
+        """A disk back under another device number (identity.device_now): the root's rows
+        of each old number take the new one, committed at once, before the walks, so the
+        hashing threads' lookups (`catalog.Lookups`) see them too."""
+        try:
+            self._in_transaction()
+            for old, new in devices.items():
+                self.conn.execute("UPDATE files SET device = ? WHERE device = ? AND root = ?",
+                                  (new, old, root))
+        except sqlite3.Error as error:
+            self._fail(error)
+        self.flush()
 
     # --- results
 
@@ -371,6 +386,7 @@ class Writer:
         from . import identity, placing  # (only a scan that held files needs them)
         from .purge import forget
         gathered = placing.gather(self.conn, held, (g.id for g in settle.gone), settle.roots)
+        self.unplaced.update(os.path.dirname(item.seen.path) for item in gathered.unmounted)
         held = gathered.placed
         verdict = identity.match(gathered.arrivals, gathered.candidates)
         for row_id in verdict.displaced:

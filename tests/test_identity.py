@@ -7,7 +7,7 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from indexer.identity import Arrival, Candidate, match, same_file
+from indexer.identity import Arrival, Candidate, device_now, match, same_file
 from indexer.placing import MOVING, move_order
 
 
@@ -33,6 +33,16 @@ def test_a_renamed_and_edited_file_is_its_row_when_born_before_the_rows_ctime():
 def test_a_new_file_that_reused_an_inode_number_is_not_the_old_row():
     newborn = arrival("/m/b", 5, hash="new", ctime=30, btime=20)
     assert match([newborn], [row(1, "/m/a", 5, ctime=10)]).rows == {}
+
+
+def test_a_disk_back_under_another_device_number_is_known_by_a_file_left_untouched():
+    untouched = row(1, "/m/a", 5, size=3, ctime=10, device=1)
+    assert device_now(untouched, 2, 5, 3, 10) == 2
+    assert device_now(untouched, 1, 5, 3, 10) is None  # the same number: nothing to do
+    assert device_now(untouched, 2, 6, 3, 10) is None  # another inode: another file
+    assert device_now(untouched, 2, 5, 4, 10) is None  # edited: no proof
+    assert device_now(untouched, 2, 5, 3, 11) is None  # its ctime moved on: no proof
+    assert device_now(row(1, "/m/a", 5, ctime=None), 2, 5, 1, 10) is None  # (schema 2)
 
 
 def test_without_a_birth_time_the_same_inode_needs_the_same_content():

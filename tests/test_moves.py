@@ -278,6 +278,36 @@ def test_a_file_renamed_again_before_its_scan_placed_it_is_left_for_the_next_not
     assert ids(scan.db)[str(last / "01.flac")] == before[str(first)]
 
 
+def test_files_held_under_a_root_the_scan_found_unmounted_are_left_for_the_next_not_made_new(
+        root, scan):
+    """The service's race (met by the soak under load): a folder renamed, the disk
+    unmounted as the scan's walks end, so that the root looks unmounted and none of its
+    rows is vacated, then mounted again before the writer places the folder's files."""
+    from indexer import catalog
+    from indexer.records import Hashed, Seen, Settle
+    from indexer.writer import Writer
+    scan(root)
+    before = ids(scan.db)
+    renamed = root / "Album (remaster)"
+    (root / "Album").rename(renamed)
+    with catalog.open_for_writing(scan.db) as conn:
+        writer = Writer(conn)
+        writer.start_job("watch", "sequential", [str(root)])
+        for n in range(4):
+            st = os.stat(renamed / f"{n:02d}.flac")
+            writer.put(Hashed(Seen(str(root), str(renamed / f"{n:02d}.flac"), st.st_size,
+                                   st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns,
+                                   "audio"), digest(renamed / f"{n:02d}.flac"), None, hold=True))
+        writer.put(Settle((), ()))  # nothing gone, no root mounted: it looked unmounted
+        writer.finish("completed", None)
+    assert ids(scan.db) == before  # neither placed nor new: which rows they are is unknown
+
+    scan(root)
+
+    assert ids(scan.db) == {path.replace(str(root / "Album"), str(renamed)): i
+                            for path, i in before.items()}
+
+
 def test_a_file_a_scan_saw_at_two_paths_keeps_its_id_at_the_path_that_holds_it(root, scan):
     """The service's race: a folder renamed (its files keep their ctime) and walked, then
     a file of it moved to a folder the same scan walks later."""
