@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0  # how often the root monitor looks at roots, and the loop at its queue
 OFFLINE_LOOK_S = 2.0  # an offline root is looked at this often: a remounted disk is back soon
 ROOM_MARGIN = 1 << 20  # room is back: this much more free than when the disk was full
+# or, at the latest, try again this long after: the room may have come back before the
+# failure was seen (the free space then measured is not "full", and may never grow)
+ROOM_RETRY_S = 30.0
 LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
 TAGS_AGAIN_S = 10.0  # tags that got no verdict (a worker died) are read again after this
@@ -88,6 +91,8 @@ class Service:
         self._scheduler = None
         self.waiting_for_room: str | None = None  # the catalogue's folder, on a full disk
         self._room_at = 0  # bytes free there when it was found full
+        self._room_since = 0.0  # when it was
+        self._room_said = False  # the error was logged: once, until a scan succeeds
         self.pusher = Pusher(config, self.stop_event, self.idle_s)  # tells media servers
         self._busy, self._busy_until = False, time.monotonic()  # see `idle_s`
 
@@ -311,6 +316,7 @@ class Service:
         On a full disk, once there is room again (looked at every second)."""
         if result.status != "failed":
             self._failures = 0
+            self._room_said = False
             return
         if result.message and "full" in result.message:
             self._wait_for_room(f"scan job {result.job_id} failed: {result.message}"
@@ -325,16 +331,22 @@ class Service:
 
     def _wait_for_room(self, why: str) -> None:
         folder = str(self.config.database.path.parent)
-        if self.waiting_for_room is None:
+        if self.waiting_for_room is None and not self._room_said:
             log.error("%s: waiting for room on %s (looked at every %g s)", why, folder, TICK_S)
+            self._room_said = True
         self.waiting_for_room, self._room_at = folder, catalog.free_bytes(folder)
+        self._room_since = time.monotonic()
         self.notifier.send(STATUS=f"waiting for room on {folder}")
 
     def _room_back(self) -> bool:
-        """True, and a reconcile asked for, once there is room on the catalogue's disk."""
-        if catalog.free_bytes(self.waiting_for_room) < self._room_at + ROOM_MARGIN:
+        """True, and a reconcile asked for, once there is room on the catalogue's disk, or
+        ROOM_RETRY_S after it was found full (a reconcile that fails for want of room
+        again brings the wait back, without a second error line)."""
+        room = catalog.free_bytes(self.waiting_for_room) >= self._room_at + ROOM_MARGIN
+        if not room and time.monotonic() - self._room_since < ROOM_RETRY_S:
             return False
-        log.info("there is room on %s again: reconciling", self.waiting_for_room)
+        log.info("there is room on %s again: reconciling" if room else
+                 "trying again whether there is room on %s: reconciling", self.waiting_for_room)
         self.waiting_for_room = None
         self.request(Request("reconcile", frozenset(self.roots)))
         return True

@@ -187,6 +187,35 @@ def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_se
         subprocess.run(["umount", str(state)], check=False)
 
 
+def test_a_full_disk_seen_only_once_room_was_back_is_tried_again_not_waited_on_forever(
+        tmp_path, music, monkeypatch):
+    # The failure is noticed after the room came back (the free space then measured is
+    # not "full" and does not grow): the service tries again, and takes the work up.
+    from indexer import daemon
+    monkeypatch.setattr(daemon, "ROOM_RETRY_S", 1.0)
+    for n in range(300):
+        (music / "Artist 1" / f"extra {n:03d}.mp3").write_bytes(f"extra {n}".encode())
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(state)], check=True)
+    service = Service(service_config(state / "library.db", [music]))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: service.status()["service"]["waiting_for_room"] == str(state),
+                 timeout=30, what="the service waiting for room")
+        subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
+        service._wait_for_room("seen late")  # as a failure seen once the room is back
+        wait_for(lambda: reconciled(state / "library.db")
+                 and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
+                 what="every file indexed")
+        assert service.status()["service"]["waiting_for_room"] is None
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+        subprocess.run(["umount", str(state)], check=False)
+
+
 def test_a_reload_applies_every_key_it_can_and_names_those_that_need_a_restart(
         tmp_path, music, caplog):
     db = tmp_path / "library.db"
