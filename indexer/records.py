@@ -255,10 +255,6 @@ class Tags(NamedTuple):
     final: bool = True  # False when its worker died: no verdict, read it again next scan
     streams: tuple = ()
 
-    @property
-    def columns(self) -> dict:
-        return dict(zip(MEDIA_COLUMNS, self.values)) if self.values else {}
-
 
 class CopyTags(NamedTuple):
     """Tags for a file whose content is already in the catalogue: copied, not parsed."""

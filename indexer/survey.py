@@ -78,15 +78,22 @@ def complete_since(signals: Signals | None, path: str, now_ns: int,
         return signals.closed[path]
     if path in signals.writing:
         return None
-    folder = os.path.dirname(path)
-    while folder not in signals.trees:
+    folder = tree_holding(signals.trees, os.path.dirname(path))
+    if folder is None:
+        return None
+    if folder in signals.complete_trees:
+        return signals.trees[folder]
+    return min(signals.trees[folder], now_ns - signals.hold_ns) if size else None
+
+
+def tree_holding(trees: Mapping[str, int], folder: str) -> str | None:
+    """The folder of `trees` that is `folder` or holds it, the nearest; None if none."""
+    while folder not in trees:
         parent = os.path.dirname(folder)
         if parent == folder:
             return None
         folder = parent
-    if folder in signals.complete_trees:
-        return signals.trees[folder]
-    return min(signals.trees[folder], now_ns - signals.hold_ns) if size else None
+    return folder
 
 
 CLOCK_SKEW_NS = 1_000_000_000  # a ctime this far ahead of our clock is still "now"

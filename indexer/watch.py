@@ -43,7 +43,7 @@ from watchdog.observers.inotify import InotifyObserver
 from .ignore import IGNORE_NAMES, explain
 from .order import within
 from .paths import printable
-from .survey import Signals
+from .survey import Signals, tree_holding
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +179,9 @@ class Closes:
             self._writing.pop(path, None)
             if path not in self._reopened:
                 self._closed[path] = self.clock()
-            folder = os.path.dirname(path)
-            while folder not in self._trees and os.path.dirname(folder) != folder:
-                folder = os.path.dirname(folder)
-            if folder in self._trees:
-                self._complete_trees.add(folder)
+            tree = tree_holding(self._trees, os.path.dirname(path))
+            if tree is not None:
+                self._complete_trees.add(tree)
 
     def written(self, path: str) -> None:
         """Written to: not known complete. Written after a close, by a writer that
@@ -219,9 +217,7 @@ class Closes:
     def in_tree(self, folder: str) -> bool:
         """Whether `folder` is in a folder made or moved in while watched (lately)."""
         with self._lock:
-            while folder not in self._trees and os.path.dirname(folder) != folder:
-                folder = os.path.dirname(folder)
-            return folder in self._trees
+            return tree_holding(self._trees, folder) is not None
 
     def recent(self, within_ns: int, hold_ns: int) -> Signals:
         """What was said in the last `within_ns` (what is older has settled anyway),

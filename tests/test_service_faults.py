@@ -161,9 +161,13 @@ def test_rescan_looks_at_an_offline_root_at_once_and_says_which_stay_offline(
         process.communicate(timeout=15)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
-def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_seconds(
-        tmp_path, music):
+needs_mounts = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+
+
+@pytest.fixture
+def full_disk(tmp_path, music):
+    """A service whose catalogue's disk (a 200 KiB tmpfs) filled up: once it waits for
+    room, (the service, the catalogue's folder); stopped and unmounted at the end."""
     for n in range(300):  # more rows than 200 KiB of catalogue holds
         (music / "Artist 1" / f"extra {n:03d}.mp3").write_bytes(f"extra {n}".encode())
     state = tmp_path / "state"
@@ -175,45 +179,39 @@ def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_se
     try:
         wait_for(lambda: service.status()["service"]["waiting_for_room"] == str(state),
                  timeout=30, what="the service waiting for room")
-        assert service.status()["service"]["current"] is None
-        subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
-        wait_for(lambda: reconciled(state / "library.db")
-                 and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
-                 what="every file indexed once there is room")
-        assert service.status()["service"]["waiting_for_room"] is None
+        yield service, state
     finally:
         service.stop()
         thread.join(timeout=10)
         subprocess.run(["umount", str(state)], check=False)
 
 
+@needs_mounts
+def test_a_full_catalogue_disk_is_waited_for_said_and_the_work_resumes_within_seconds(
+        full_disk):
+    service, state = full_disk
+    assert service.status()["service"]["current"] is None
+    subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
+    wait_for(lambda: reconciled(state / "library.db")
+             and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
+             what="every file indexed once there is room")
+    assert service.status()["service"]["waiting_for_room"] is None
+
+
+@needs_mounts
 def test_a_full_disk_seen_only_once_room_was_back_is_tried_again_not_waited_on_forever(
-        tmp_path, music, monkeypatch):
+        full_disk, monkeypatch):
     # The failure is noticed after the room came back (the free space then measured is
     # not "full" and does not grow): the service tries again, and takes the work up.
     from indexer import daemon
     monkeypatch.setattr(daemon, "ROOM_RETRY_S", 1.0)
-    for n in range(300):
-        (music / "Artist 1" / f"extra {n:03d}.mp3").write_bytes(f"extra {n}".encode())
-    state = tmp_path / "state"
-    state.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(state)], check=True)
-    service = Service(service_config(state / "library.db", [music]))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: service.status()["service"]["waiting_for_room"] == str(state),
-                 timeout=30, what="the service waiting for room")
-        subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
-        service._wait_for_room("seen late")  # as a failure seen once the room is back
-        wait_for(lambda: reconciled(state / "library.db")
-                 and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
-                 what="every file indexed")
-        assert service.status()["service"]["waiting_for_room"] is None
-    finally:
-        service.stop()
-        thread.join(timeout=10)
-        subprocess.run(["umount", str(state)], check=False)
+    service, state = full_disk
+    subprocess.run(["mount", "-o", "remount,size=20m", str(state)], check=True)
+    service._wait_for_room("seen late")  # as a failure seen once the room is back
+    wait_for(lambda: reconciled(state / "library.db")
+             and len(files(state / "library.db", "present")) == 6 + 300, timeout=15,
+             what="every file indexed")
+    assert service.status()["service"]["waiting_for_room"] is None
 
 
 def test_a_reload_applies_every_key_it_can_and_names_those_that_need_a_restart(
