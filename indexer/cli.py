@@ -357,6 +357,8 @@ def run(
     signal.signal(signal.SIGTERM, lambda signum, frame: service.stop())
     signal.signal(signal.SIGINT, lambda signum, frame: service.stop())
     signal.signal(signal.SIGHUP, lambda signum, frame: service.reload())
+    from .writers import ignore_breaks
+    ignore_breaks()  # then the watcher may ask the kernel whether a file is still open
     raise typer.Exit(service.run())
 
 

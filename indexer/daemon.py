@@ -255,6 +255,7 @@ class Service:
     def _scan(self, write_conn, read_conn, request: Request, **target: Any) -> ScanResult:
         cfg = self.config
         kind = "watch" if request.kind in ("watch", "poll") else request.kind
+        began = self.debouncer.clock()  # (before the watcher's record is read, below)
         job = Scan(write_conn, read_conn, cfg.library, cfg.scan, metadata=cfg.metadata,
                    db_path=cfg.database.path, rehash=request.rehash, stop=self.stop_event,
                    on_progress=self._progress(request.replies), settle_s=cfg.watch.settle_s,
@@ -276,7 +277,8 @@ class Service:
                 wait = cfg.watch.debounce_s if self.watcher and self.watcher.closes.in_tree(
                     folder) else cfg.watch.settle_s
                 left = written / 1e9 + wait - time.time()
-                self.debouncer.defer(Place(root, folder, "folder"), min(max(left, 0.05), wait))
+                self.debouncer.defer(Place(root, folder, "folder"), min(max(left, 0.05), wait),
+                                     since=began)
         self._read_again(result.unread)
         if not self.waiting_for_room:
             self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")

@@ -27,6 +27,7 @@ class _Pending:
     not_before: float = 0.0
     by: float = math.inf  # due then at the latest, events or not
     quick: bool = False  # its last event said a file is complete
+    completed: float = -math.inf  # when an event last said so
 
 
 class Debouncer:
@@ -52,12 +53,18 @@ class Debouncer:
             pending.quick = complete
             if complete:
                 pending.not_before = 0.0
+                pending.completed = now
             self._changed.notify_all()
 
-    def defer(self, place: Hashable, seconds: float) -> None:
-        """Look at `place` again in `seconds`, not before (events still count)."""
+    def defer(self, place: Hashable, seconds: float, since: float | None = None) -> None:
+        """Look at `place` again in `seconds`, not before (events still count). Not if an
+        event has said a file there is complete since `since` (when the scan that asks
+        began): what that scan saw being written is older news."""
         now = self.clock()
         with self._changed:
+            known = self._pending.get(place)
+            if since is not None and known is not None and known.completed >= since:
+                return
             pending = self._pending.setdefault(place, _Pending(now, now))
             pending.not_before = max(pending.not_before, now + seconds)
             self._changed.notify_all()

@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from . import catalog, order
+from . import catalog, order, writers
 from .hashing import FolderPlan, plan_folder
 from .paths import db_text
 from .records import Gone, Hashed, Problem, Seen, Stored, Tally, ToHash
@@ -61,17 +61,19 @@ class Signals(NamedTuple):
     hold_ns: int = 0  # else: how long their files must have held still (the debounce)
 
 
-def complete_since(signals: Signals | None, path: str, now_ns: int,
-                   size: int = 1) -> int | None:
+def complete_since(signals: Signals | None, path: str, now_ns: int, size: int = 1,
+                   unwritten: Callable[[str], bool | None] | None = None) -> int | None:
     """Since when `path` is known complete if its ctime is not later (`still_written`).
 
     A file its writer closed, or that was renamed into place: since then. A file in a
     folder made or moved in while watched, written before its watch began (its own
     events were lost) and never since: since the watch began if the folder was moved
-    in whole (written elsewhere), or if a file written there since has been closed
-    (the copy has moved on past it); else (a copy that ended before the watch began)
-    once it has held still for `hold_ns`, if it is not empty (a copy that stalled
-    before its first write). Else: unknown."""
+    in whole (written elsewhere), if a file written there since has been closed (the
+    copy has moved on past it), or if the kernel says that no process holds it open
+    for writing (`unwritten`: writers.unwritten, asked only here); else (a copy that
+    ended before the watch began, with no answer from the kernel) once it has held
+    still for `hold_ns`, if it is not empty (a copy that stalled before its first
+    write). Else: unknown."""
     if signals is None:
         return None
     if path in signals.closed:
@@ -81,7 +83,7 @@ def complete_since(signals: Signals | None, path: str, now_ns: int,
     folder = tree_holding(signals.trees, os.path.dirname(path))
     if folder is None:
         return None
-    if folder in signals.complete_trees:
+    if folder in signals.complete_trees or (unwritten is not None and unwritten(path)):
         return signals.trees[folder]
     return min(signals.trees[folder], now_ns - signals.hold_ns) if size else None
 
@@ -255,7 +257,8 @@ class Survey:
         limit, now, signals = (self.settings.settled_before_ns, self.settings.now_ns,
                                self.settings.signals)
         unsettled = [f for f in listing.files
-                     if still_written(f, limit, now, complete_since(signals, f.path, now, f.size))
+                     if still_written(f, limit, now, complete_since(signals, f.path, now, f.size,
+                                                                    writers.unwritten))
                      and not self._moved_whole(f, limit)]
         if unsettled:
             left = {f.path for f in unsettled}

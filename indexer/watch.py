@@ -40,6 +40,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 
+from . import writers
 from .ignore import IGNORE_NAMES, explain
 from .order import within
 from .paths import printable
@@ -277,11 +278,15 @@ class _Handler(FileSystemEventHandler):
             self.touch(place, complete=complete and place.how in ("folder", "tree"))
 
     def note(self, event: FileSystemEvent) -> bool:
-        """Record what the event says of a file's completeness; True if it completes one."""
+        """Record what the event says of a file's completeness; True if it completes one
+        (or, a folder made, if what it holds can be known complete at once)."""
         src = os.fsdecode(event.src_path)
         if event.is_directory:
             if isinstance(event, DirCreatedEvent):
                 self.closes.armed(src)
+                # what a copy wrote there before the watch began is complete once no
+                # writer holds it (survey.complete_since): look soon, if that can be asked
+                return writers.usable()
             elif isinstance(event, DirMovedEvent) and event.dest_path:
                 self.closes.armed(os.fsdecode(event.dest_path), moved_in=True)
                 return True

@@ -98,3 +98,21 @@ def test_the_short_window_is_never_longer_than_the_quiet_one():
     places.touch("album", complete=True)
     clock.now += 0.1
     assert places.due() == ["album"]
+
+
+def test_a_close_heard_while_a_scan_ran_is_not_put_off_by_that_scans_wait():
+    places, clock = debouncer(quick=0.2)
+    began = clock.now  # a scan begins: it will see a file there still being written
+    clock.now += 0.1
+    places.touch("album", complete=True)  # meanwhile its writer closed it
+    clock.now += 0.05
+    places.defer("album", 1.0, since=began)  # the scan ends, asking to wait for it
+    clock.now += 0.15
+    assert places.due() == ["album"]
+    places.touch("album")  # a write, no close since this scan began: the wait holds
+    later = clock.now
+    places.defer("album", 1.0, since=later)
+    clock.now += 0.9
+    assert places.due() == []
+    clock.now += 0.1
+    assert places.due() == ["album"]

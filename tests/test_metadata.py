@@ -463,6 +463,25 @@ def test_a_copy_of_a_catalogued_file_gets_its_tags_and_art_without_a_parse(tmp_p
                                          (str(copy), digest(COVER), 3)]
 
 
+def test_copies_offered_together_each_get_the_tags_without_a_parse(tmp_path, db, scan):
+    root = tmp_path / "music"
+    put(root / "Album", "tone.flac")
+    put(root / "Album", "tone.ogg")
+    scan(root)
+    for number in range(40):  # more than a hashing batch: copies offered in several
+        put(root / "Copies", "tone.flac" if number % 2 else "tone.ogg", f"{number:02d}.x")
+        os.rename(root / "Copies" / f"{number:02d}.x",
+                  root / "Copies" / f"{number:02d}.{'flac' if number % 2 else 'ogg'}")
+
+    result = scan(root)
+
+    assert metadata_counts(result) == (0, 0, 40, 0)
+    titles = {name: row["title"] for name, row in media(db).items()}
+    assert titles == {"tone.flac": "Tone_FLAC", "tone.ogg": "Tone_Vorbis",
+                      **{f"{n:02d}.{'flac' if n % 2 else 'ogg'}":
+                         "Tone_FLAC" if n % 2 else "Tone_Vorbis" for n in range(40)}}
+
+
 def test_a_renamed_file_keeps_its_tags_without_a_parse(tmp_path, db, scan):
     song = put(tmp_path / "music", "tone.flac")
     scan(tmp_path / "music")

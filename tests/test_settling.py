@@ -27,9 +27,11 @@ def closes() -> tuple[Closes, Clock]:
     return Closes(clock), clock
 
 
-def settled(signals: Signals, path: str, ctime: int, now: int, size: int = 1) -> bool:
+def settled(signals: Signals, path: str, ctime: int, now: int, size: int = 1,
+            unwritten=None) -> bool:
     seen = Seen("/m", path, size, 0, 1, 1, ctime, "audio")
-    return not still_written(seen, now - SETTLE, now, complete_since(signals, path, now, size))
+    return not still_written(seen, now - SETTLE, now,
+                             complete_since(signals, path, now, size, unwritten))
 
 
 def test_a_file_closed_by_its_writer_is_complete_unless_written_after():
@@ -124,3 +126,43 @@ def test_a_copy_that_ended_before_its_new_folders_watch_began_holds_still_for_th
     assert not settled(signals, path, arm - 1, arm - 1 + HOLD, size=0)  # stalled before a write
     assert settled(signals, path, arm - 1, arm - 1 + SETTLE, size=0)  # the settle window, as ever
     assert said.in_tree("/m/Quick/CD1") and not said.in_tree("/m/Other")
+
+
+def test_a_file_the_kernel_says_no_writer_holds_is_complete_since_its_new_folders_watch():
+    said, clock = closes()
+    said.armed("/m/Quick")  # a copy that ended before the watch began
+    arm = clock.now
+    signals = said.recent(SETTLE, HOLD)
+    path = "/m/Quick/01.flac"
+    assert settled(signals, path, arm - 1, arm + 1, unwritten=lambda p: True)  # no hold
+    assert settled(signals, path, arm - 1, arm + 1, size=0, unwritten=lambda p: True)
+    assert not settled(signals, path, arm + 1, arm + 2, unwritten=lambda p: True)  # written since
+    for answer in (False, None):  # a writer holds it, or the kernel would not say: the hold
+        assert not settled(signals, path, arm - 1, arm + 1, unwritten=lambda p: answer)
+        assert settled(signals, path, arm - 1, arm - 1 + HOLD, unwritten=lambda p: answer)
+
+
+@given(st.sampled_from(["closed", "writing", "moved in", "outside", "tree"]),
+       st.sampled_from([True, False, None]), st.integers(0, 2 * HOLD), st.integers(0, 1))
+def test_the_kernel_is_asked_of_a_file_only_where_nothing_else_was_said(case, answer, later, size):
+    said, clock = closes()
+    path = "/m/Album/01.flac" if case != "outside" else "/m/Elsewhere/01.flac"
+    said.armed("/m/Album", moved_in=case == "moved in")
+    if case == "closed":
+        said.closed(path)
+    elif case == "writing":
+        said.written(path)
+    asked = []
+    signals = said.recent(SETTLE, HOLD)
+    now = clock.now + later
+
+    def unwritten(p: str):
+        asked.append(p)
+        return answer
+
+    with_kernel = complete_since(signals, path, now, size, unwritten)
+    assert asked == ([path] if case == "tree" else [])
+    if case != "tree" or not answer:
+        assert with_kernel == complete_since(signals, path, now, size)
+    else:
+        assert with_kernel == signals.trees["/m/Album"]
