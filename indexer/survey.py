@@ -70,9 +70,10 @@ def complete_since(signals: Signals | None, path: str, now_ns: int, size: int = 
     events were lost) and never since: since the watch began if the folder was moved
     in whole (written elsewhere), if a file written there since has been closed (the
     copy has moved on past it), or if the kernel says that no process holds it open
-    for writing (`unwritten`: writers.unwritten, asked only here); else (a copy that
-    ended before the watch began, with no answer from the kernel) once it has held
-    still for `hold_ns`, if it is not empty (a copy that stalled before its first
+    for writing (`unwritten`: writers.unwritten, asked only here). If the kernel says
+    a process does: unknown, as any file held open (the settle window decides). With
+    no answer (a copy that ended before the watch began, or one stalled): once it has
+    held still for `hold_ns`, if it is not empty (a copy that stalled before its first
     write). Else: unknown."""
     if signals is None:
         return None
@@ -83,8 +84,11 @@ def complete_since(signals: Signals | None, path: str, now_ns: int, size: int = 
     folder = tree_holding(signals.trees, os.path.dirname(path))
     if folder is None:
         return None
-    if folder in signals.complete_trees or (unwritten is not None and unwritten(path)):
+    if folder in signals.complete_trees:
         return signals.trees[folder]
+    answer = unwritten(path) if unwritten is not None else None
+    if answer is not None:
+        return signals.trees[folder] if answer else None
     return min(signals.trees[folder], now_ns - signals.hold_ns) if size else None
 
 
@@ -256,9 +260,10 @@ class Survey:
         now, so that a rename is one 'moved' change, not 'missing' then 'moved'."""
         limit, now, signals = (self.settings.settled_before_ns, self.settings.now_ns,
                                self.settings.signals)
-        unsettled = [f for f in listing.files
-                     if still_written(f, limit, now, complete_since(signals, f.path, now, f.size,
-                                                                    writers.unwritten))
+        unsettled = [f for f in listing.files  # (a ctime before the window: settled, ask
+                     if f.ctime_ns > limit  # nothing, the kernel least of all)
+                     and still_written(f, limit, now, complete_since(signals, f.path, now, f.size,
+                                                                     writers.unwritten))
                      and not self._moved_whole(f, limit)]
         if unsettled:
             left = {f.path for f in unsettled}

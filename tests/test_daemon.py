@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -441,6 +442,18 @@ def test_indexer_rescan_asks_the_running_service_and_shows_the_result(music, tmp
     status = json.loads(indexer("status", "--json", env=env, check=True).stdout)
     assert status["service"]["roots"] == {str(music): "inotify"}
     assert status["jobs"][0]["kind"] == "rescan"
+
+
+def test_the_service_ignores_sigio_so_it_may_ask_the_kernel_whether_a_file_is_open(
+        music, tmp_path, daemon_process):
+    # (a lease broken in the instant it is held raises SIGIO, which ends a process by
+    # default; writers.unwritten asks nothing where it is not ignored)
+    service = daemon_process(music)
+    wait_for(lambda: reconciled(tmp_path / "library.db"), timeout=20,
+             what="the service to start")
+    status = Path(f"/proc/{service.pid}/status").read_text()
+    ignored = int(re.search(r"^SigIgn:\s+([0-9a-f]+)$", status, re.M).group(1), 16)
+    assert ignored >> (signal.SIGIO - 1) & 1
 
 
 def test_a_second_writer_is_refused_while_the_service_runs(music, tmp_path, daemon_process):

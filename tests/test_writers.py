@@ -127,6 +127,25 @@ def test_a_copy_that_ended_before_its_folders_watch_is_taken_at_once_but_a_file_
     assert not survey.unsettled and done  # closed since: every file taken
 
 
+def test_a_file_a_writer_still_holds_open_is_not_taken_once_it_held_still_for_the_debounce(
+        tmp_path, breaks_ignored):
+    album = tmp_path / "music" / "Album"
+    part = song(album, "01.flac")  # a copier wrote part of it before the watch began,
+    writer = Writer(part)  # and holds it open, stalled
+    try:
+        said = Closes()
+        said.armed(str(album))
+        hold = S // 5  # a short debounce, and a file that has held still for longer
+        deadline = time.monotonic() + 10
+        while time.time_ns() - part.stat().st_ctime_ns <= 2 * hold:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        survey = survey_of(tmp_path / "music", said.recent(10 * S, hold))
+        assert survey.unsettled_files == {(part.stat().st_dev, part.stat().st_ino)}
+    finally:
+        writer.close()
+
+
 def test_without_an_answer_the_copy_holds_still_for_the_debounce_as_before(tmp_path):
     album = tmp_path / "music" / "Album"
     song(album, "01.flac")
