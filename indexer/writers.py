@@ -7,12 +7,14 @@ back at once, a granted lease says that the file's writers have all closed it, a
 it of the files a copy wrote before their folder's watch began, which have no
 events of their own (see README, "Running it as a service").
 
-The kernel grants it to the file's owner, or to a process with CAP_LEASE (the unit
-gives the service that one capability); to anyone else, and on file systems without
-leases, there is no answer, and the files wait as before. While a lease is held,
-for the instant between the two calls, a writer opening the file makes the kernel
-send the holder SIGIO, which ends a process by default: leases are asked only once
-SIGIO is ignored (`ignore_breaks`, by `indexer run` at start).
+The kernel grants it to the file's owner, or to a process with CAP_LEASE in the
+first user namespace (the shipped unit has neither: README, "Who the kernel
+answers"); to anyone else, and on file systems without leases, there is no answer,
+and the files wait as before. While a lease is held, for the instant between the
+two calls, a writer opening the file waits for it to be given back (or, opening
+with O_NONBLOCK, is told EWOULDBLOCK: the one effect on another program), and the
+kernel sends the holder SIGIO, which ends a process by default: leases are asked
+only once SIGIO is ignored (`ignore_breaks`, by `indexer run` at start).
 """
 
 from __future__ import annotations
