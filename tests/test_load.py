@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pytest
 import xxhash
 
 from conftest import cli_env, connect, files, indexer, wait_for
@@ -64,7 +66,19 @@ def test_a_reader_during_a_50000_file_scan_is_never_locked_out_and_sees_consiste
     assert seen["reads"] > 50 and seen["locked"] == 0 and seen["disagreed"] == 0
 
 
-def test_a_library_churning_while_scanned_and_watched_ends_exactly_as_the_disk(tmp_path):
+@pytest.mark.parametrize("leases", [False, True], ids=["no answer", "the kernel answers"])
+def test_a_library_churning_while_scanned_and_watched_ends_exactly_as_the_disk(tmp_path, leases):
+    """Also where the kernel says whether a file is still open (writers.py: asked once
+    SIGIO is ignored, as `indexer run` has it): the folders made during the churn are
+    then looked at early and their files taken on its word."""
+    before = signal.signal(signal.SIGIO, signal.SIG_IGN if leases else signal.SIG_DFL)
+    try:
+        churned_while_watched(tmp_path)
+    finally:
+        signal.signal(signal.SIGIO, before)
+
+
+def churned_while_watched(tmp_path: Path) -> None:
     from indexer.daemon import Request, Service
     root = tmp_path / "music"
     root.mkdir()
