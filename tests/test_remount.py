@@ -51,6 +51,13 @@ def run_service(tmp_path):
         thread.join(timeout=10)
 
 
+def make_disk(image: Path) -> None:
+    """An empty ext4 file system of 16 MiB in the file `image`, to mount on a loop device."""
+    with open(image, "wb") as handle:
+        handle.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+
+
 def mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
 
@@ -154,9 +161,7 @@ def test_a_disk_remounted_with_changes_is_back_within_seconds_at_the_default_pol
         tmp_path, mounts):
     image, root, elsewhere = tmp_path / "disk.img", tmp_path / "music", tmp_path / "elsewhere"
     root.mkdir(), elsewhere.mkdir()
-    with open(image, "wb") as handle:
-        handle.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    make_disk(image)
     mount("-o", "loop", str(image), str(root))
     mounts.append(root)
     make_library(root / "library", albums=2, tracks=2)
@@ -210,9 +215,7 @@ def test_a_disk_back_as_another_device_keeps_the_ids_of_files_moved_and_edited_w
     ctimes, which prove they are the same files."""
     image, root, elsewhere = tmp_path / "disk.img", tmp_path / "music", tmp_path / "elsewhere"
     root.mkdir(), elsewhere.mkdir()
-    with open(image, "wb") as handle:
-        handle.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    make_disk(image)
     first = loops(image)
     mount(first, str(root))
     mounts.append(root)
@@ -301,9 +304,7 @@ def test_a_renamed_folder_keeps_its_ids_when_the_disk_is_away_as_its_scan_ends(
         tmp_path, mounts, parallel):
     image, root = tmp_path / "disk.img", tmp_path / "music"
     root.mkdir()
-    with open(image, "wb") as handle:
-        handle.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    make_disk(image)
     mount("-o", "loop", str(image), str(root))
     mounts.append(root)
     make_library(root, albums=2, tracks=3)
