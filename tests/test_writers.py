@@ -85,6 +85,15 @@ def test_no_answer_for_what_is_not_a_regular_file_of_ones_own_or_is_gone(tmp_pat
     link = tmp_path / "link.flac"
     link.symlink_to(song(tmp_path, "01.flac"))
     assert writers.unwritten(str(link)) is None
+    fifo = tmp_path / "pipe.flac"
+    os.mkfifo(fifo)  # opened without waiting for a writer, and no lease on it
+    assert writers.unwritten(str(fifo)) is None
+
+
+def test_a_name_that_is_not_utf8_is_asked_like_any_other(tmp_path, breaks_ignored):
+    path = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.flac")
+    Path(path).write_bytes(b"ID3")
+    assert writers.unwritten(path) is True
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
