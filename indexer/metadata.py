@@ -198,9 +198,15 @@ def flatten(tags: Any, pictures: list | None = None) -> dict[str, list[str]]:
             if pictures is not None:
                 pictures.append((key, value))
             continue
-        texts = [t for t in (_text(v) for v in _values(value)) if t is not None]
+        if type(value) is list and all(type(v) is str and "\0" not in v and v for v in value):
+            texts = value  # plain texts (Vorbis comments, most ID3 and MP4): the fast path
+        else:
+            texts = [t for t in map(_text, _values(value)) if t is not None]
         if texts:
-            flat.setdefault(key, []).extend(texts)
+            if key in flat:
+                flat[key].extend(texts)
+            else:
+                flat[key] = list(texts)
     return flat
 
 
@@ -211,7 +217,10 @@ def _items(tags: Any) -> Iterable[tuple[str, Any]]:
                 yield "APIC", frame  # a picture: flatten() sets it aside whole
             else:
                 yield _id3_key(frame), _id3_values(frame)
-    else:  # Vorbis comments, MP4, ASF, APEv2: mappings of key -> value or values
+    elif isinstance(tags, list):  # Vorbis comments, ASF: (key, value) pairs in file order
+        for key, value in tags:  # (their mapping view scans the whole list for each key)
+            yield key, [value]
+    else:  # MP4, APEv2: mappings of key -> value or values
         yield from tags.items()
 
 
@@ -334,7 +343,11 @@ def stream_columns(parsed: Any) -> dict[str, Any]:
 
 def display(values: list[str] | None) -> str | None:
     """The one text shown for a multi-value tag: its values in order, joined by '; '."""
-    return "; ".join(_unique(values or [])) or None
+    if not values:
+        return None
+    if len(values) == 1:  # nearly every tag: nothing to join
+        return values[0].strip() or None
+    return "; ".join(_unique(values)) or None
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -346,10 +359,15 @@ def first(values: list[str] | None) -> str | None:
     return values[0].strip() if values else None
 
 
+_WHOLE = re.compile(r"\s*(\d{1,6})(?!\d)")  # a longer number is no track number
+_YEAR = re.compile(r"\s*(\d{4})")
+_DECIBELS = re.compile(r"\s*([-+]?\d+(?:\.\d+)?)(?![\d,])")  # "-6,20": refused
+
+
 def whole(text: str | None) -> int | None:
     if text is None:
         return None
-    match = re.match(r"\s*(\d{1,6})(?!\d)", text)  # a longer number is no track number
+    match = _WHOLE.match(text)
     return int(match.group(1)) if match else None
 
 
@@ -362,7 +380,7 @@ def number_pair(text: str | None) -> tuple[int | None, int | None]:
 
 
 def year_of(date: str | None) -> int | None:
-    match = re.match(r"\s*(\d{4})", date or "")
+    match = _YEAR.match(date or "")
     year = int(match.group(1)) if match else None
     return year if year and 1000 <= year <= 9999 else None
 
@@ -374,7 +392,7 @@ def flag(text: str | None) -> int | None:
 
 
 def decibels(text: str | None) -> float | None:
-    match = re.match(r"\s*([-+]?\d+(?:\.\d+)?)(?![\d,])", text or "")  # "-6,20": refused
+    match = _DECIBELS.match(text or "")
     value = float(match.group(1)) if match else None
     return value if value is not None and math.isfinite(value) and abs(value) < 100 else None
 

@@ -765,6 +765,31 @@ def test_the_tags_json_of_a_file_is_the_same_text_whatever_process_reads_it():
     assert texts[0] == texts[1]
 
 
+READ_ALBUM_ARTIST = """
+import sys
+from indexer.metadata import read_tags
+from indexer.records import MEDIA_COLUMNS, TagJob
+values = read_tags(TagJob(sys.argv[1], sys.argv[1], "hash")).values
+print(values[MEDIA_COLUMNS.index("album_artist")])
+"""
+
+
+def test_a_tag_spelled_two_ways_shows_its_values_in_the_files_order_in_every_process(tmp_path):
+    """A Vorbis comment's keys came back from mutagen as a set: which spelling came
+    first, so the album artist shown, changed with the process's hash seed."""
+    song = put(tmp_path, "tone.flac")
+    tagged = FLAC(song)
+    tagged.tags.clear()
+    for key, value in [("ALBUMARTIST", "Zed"), ("ALBUM ARTIST", "Abe"), ("album_artist", "Mo")]:
+        tagged.tags.append((key, value))
+    tagged.save()
+    shown = {subprocess.run([sys.executable, "-c", READ_ALBUM_ARTIST, str(song)], check=True,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
+             for seed in range(6)}
+    assert shown == {"Zed; Abe; Mo"}
+
+
 SCRIPT = """
 import os, sys
 from indexer import Manager
