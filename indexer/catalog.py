@@ -596,6 +596,9 @@ class Lookups:
                 self._connections.append(conn)
         return conn
 
+    def any_media(self) -> bool:
+        return self._conn().execute("SELECT 1 FROM media LIMIT 1").fetchone() is not None
+
     def tag_source(self, digest: str) -> int | None:
         row = self._conn().execute("SELECT file_id FROM media WHERE content_hash = ? AND "
                                    "error IS NULL LIMIT 1", (digest,)).fetchone()

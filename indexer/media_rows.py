@@ -66,7 +66,8 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str,
         if tagged_before:  # pictures and streams of the content it had before
             conn.execute("DELETE FROM file_artwork WHERE file_id = ?", (file_id,))
             conn.execute("DELETE FROM streams WHERE file_id = ?", (file_id,))
-        conn.executemany(_INSERT_STREAM, ((file_id, *row) for row in tags.streams))
+        if tags.streams:  # a video's (an empty executemany still costs a call a file)
+            conn.executemany(_INSERT_STREAM, ((file_id, *row) for row in tags.streams))
         for ref in tags.art:
             _artwork(conn, ref, now, art_dir)
             conn.execute("INSERT OR IGNORE INTO file_artwork (file_id, artwork_hash, picture_type) "

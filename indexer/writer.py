@@ -287,8 +287,8 @@ class Writer:
         if item.hold:
             self._held.append(item)
             return
-        values = self._values(item.seen, item.hash, None)
-        if row is not None and self._execute(_UPDATE_AT_PATH, values | {"id": row.id}).rowcount:
+        if row is not None and self._execute(
+                _UPDATE_AT_PATH, self._values(item.seen, item.hash, None) | {"id": row.id}).rowcount:
             return
         self._new.append(self._row(item.seen, item.hash, None))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import mutagen
 import pytest
+from hypothesis import given, settings, strategies as st
 from mutagen.apev2 import APEv2
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import COMM, ID3, TIT2, USLT, WXXX, delete as delete_id3
@@ -33,6 +34,7 @@ from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
 from indexer.records import describe
+from indexer.tagging import Offered
 from indexer.worker import MEMORY_LIMIT
 
 COVER = (DATA / "cover.jpg").read_bytes()  # 64x64, embedded in art.mp3 and art.flac
@@ -480,6 +482,35 @@ def test_copies_offered_together_each_get_the_tags_without_a_parse(tmp_path, db,
     assert titles == {"tone.flac": "Tone_FLAC", "tone.ogg": "Tone_Vorbis",
                       **{f"{n:02d}.{'flac' if n % 2 else 'ogg'}":
                          "Tone_FLAC" if n % 2 else "Tone_Vorbis" for n in range(40)}}
+
+
+def test_a_first_scan_copies_the_tags_of_a_content_it_read_earlier_in_the_same_scan(
+        tmp_path, db, scan):
+    """A scan that begins with no media rows asks the catalogue only for contents it
+    offered before (tagging.Offered): a copy found later in the walk is still a copy.
+    Sequential, and a commit each file, so the first file's tags are in the catalogue
+    when its copy is offered."""
+    root = tmp_path / "music"
+    put(root / "Album", "tone.flac")
+    put(root / "Album", "tone.ogg")
+    put(root / "Copies", "tone.flac", "the same song.flac")
+
+    result = scan(root, parallel=False, batch_size=1)
+
+    assert metadata_counts(result) == (2, 2, 1, 0)
+    titles = {name: row["title"] for name, row in media(db).items()}
+    assert titles == {"tone.flac": "Tone_FLAC", "tone.ogg": "Tone_Vorbis",
+                      "the same song.flac": "Tone_FLAC"}
+
+
+@settings(max_examples=200)
+@given(st.lists(st.text(max_size=40), max_size=300))
+def test_the_filter_of_offered_contents_never_says_a_content_was_not_offered_when_it_was(digests):
+    offered, before = Offered(), set()
+    for digest in digests:
+        assert offered.add(digest) or digest not in before
+        before.add(digest)
+    assert all(offered.add(digest) for digest in before)
 
 
 def test_a_renamed_file_keeps_its_tags_without_a_parse(tmp_path, db, scan):
