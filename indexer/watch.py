@@ -215,6 +215,13 @@ class Closes:
             if moved_in:
                 self._complete_trees.add(folder)
 
+    def armed_complete(self, folder: str) -> bool:
+        """Whether `folder` is in a folder made or moved in while watched (lately) whose
+        files from before its watch are known complete: moved in whole, or a copy there
+        has closed a file since."""
+        with self._lock:
+            return tree_holding(self._trees, folder) in self._complete_trees
+
     def in_tree(self, folder: str) -> bool:
         """Whether `folder` is in a folder made or moved in while watched (lately)."""
         with self._lock:
@@ -302,7 +309,14 @@ class _Handler(FileSystemEventHandler):
             return bool(dest)
         if isinstance(event, FileModifiedEvent):
             self.closes.written(src)
-        elif isinstance(event, (FileCreatedEvent, FileDeletedEvent)):
+        elif isinstance(event, FileCreatedEvent):
+            self.closes.forget(src)
+            # watchdog says "created" of each file a folder moved in whole holds: those
+            # are looked at with the folder, not after the debounce. (Whether a file is
+            # complete is the survey's to say, not this: one made there since is left
+            # until its close or the settle window, survey.complete_since.)
+            return self.closes.armed_complete(os.path.dirname(src))
+        elif isinstance(event, FileDeletedEvent):
             self.closes.forget(src)
         elif event.event_type == "attrib":
             self.closes.changed(src)

@@ -74,3 +74,25 @@ def test_reading_a_watched_tree_whole_overflows_no_small_queue(tmp_path):
     finally:
         watcher.stop()
     assert not any(p.how == "root" for p in places)  # no overflow, so no rescan of the root
+
+
+def test_every_place_an_album_moved_in_whole_brings_is_looked_at_at_once(tmp_path):
+    """watchdog follows a folder moved in from outside with a "created" event for each
+    file in it; those once marked the folder for a second look after the debounce,
+    which held a media server's push back by a second (bench/latency.py)."""
+    album = tmp_path / "outside" / "Album"
+    album.mkdir(parents=True)
+    for n in range(3):
+        (album / f"{n:02d}.flac").write_bytes(b"x" * 100)
+    (tmp_path / "music").mkdir()
+    touched: list[tuple[Place, bool]] = []
+    watcher = Watcher(lambda place, complete=False: touched.append((place, complete)), ())
+    try:
+        assert watcher.arm(str(tmp_path / "music")) == "inotify"
+        album.rename(tmp_path / "music" / "Album")
+        wait_for(lambda: len(touched) >= 4, what="the folder's and its files' events")
+    finally:
+        watcher.stop()
+    moved = str(tmp_path / "music" / "Album")
+    assert sorted((place.folder, place.how, complete) for place, complete in touched) == [
+        (moved, "folder", True)] * 3 + [(moved, "tree", True)]
