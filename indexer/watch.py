@@ -311,11 +311,14 @@ class _Handler(FileSystemEventHandler):
             self.closes.written(src)
         elif isinstance(event, FileCreatedEvent):
             self.closes.forget(src)
-            # watchdog says "created" of each file a folder moved in whole holds: those
-            # are looked at with the folder, not after the debounce. (Whether a file is
-            # complete is the survey's to say, not this: one made there since is left
-            # until its close or the settle window, survey.complete_since.)
-            return self.closes.armed_complete(os.path.dirname(src))
+            # watchdog says "created" of each file a folder made or moved in holds when
+            # its watch begins: those are looked at with the folder (see DirCreatedEvent
+            # above), not after the debounce. (Whether a file is complete is the
+            # survey's to say, not this: one made there since is left until its close
+            # or the settle window, survey.complete_since.)
+            folder = os.path.dirname(src)
+            return self.closes.armed_complete(folder) or (
+                writers.usable() and self.closes.in_tree(folder))
         elif isinstance(event, FileDeletedEvent):
             self.closes.forget(src)
         elif event.event_type == "attrib":

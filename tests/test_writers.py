@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from watchdog.events import DirCreatedEvent
+from watchdog.events import DirCreatedEvent, FileCreatedEvent
 
 from indexer import writers
 from indexer.survey import Settings, Signals, Survey, whole
@@ -177,3 +177,23 @@ def test_a_folder_made_while_watched_is_looked_at_soon_only_if_the_kernel_can_be
     finally:
         signal.signal(signal.SIGIO, before)
     assert touched == [False, True]
+
+
+def test_the_files_watchdog_finds_in_a_new_folder_are_looked_at_soon_only_if_the_kernel_can_be_asked(
+        tmp_path):
+    """watchdog reports "created" for each file already in a folder when its watch
+    begins: a copy that ended before that has only those events."""
+    touched = []
+    handler = _Handler(str(tmp_path), lambda place, complete=False: touched.append(complete),
+                       ())
+    song(tmp_path / "New", "01.flac")
+    handler.on_any_event(DirCreatedEvent(str(tmp_path / "New")))
+    handler.on_any_event(FileCreatedEvent(str(tmp_path / "New" / "01.flac")))
+    before = signal.signal(signal.SIGIO, signal.SIG_IGN)
+    try:
+        handler.on_any_event(FileCreatedEvent(str(tmp_path / "New" / "01.flac")))
+    finally:
+        signal.signal(signal.SIGIO, before)
+    song(tmp_path / "Old", "01.flac")  # a folder not made while watched: its own events
+    handler.on_any_event(FileCreatedEvent(str(tmp_path / "Old" / "01.flac")))
+    assert touched == [False, False, True, False]
