@@ -174,48 +174,6 @@ def _limit_memory(resource: Any) -> None:
         pass
 
 
-class _Results:
-    """The worker's results, written to the parent in bursts: at the end of each batch,
-    and by a thread that sends what has waited FLUSH_S.
-
-    A write per result cost a first scan 6% of its CPU (the write, and the parent's
-    thread woken for each). The thread keeps the parent's time limit fair: a result
-    never waits behind an item that hangs, so the item blamed is the one that hangs.
-    (A parser that hangs in C code without letting go of the GIL stops the thread
-    too: the results of its last FLUSH_S are lost with it, and those files are
-    read again next scan, as after any time-out.)"""
-
-    FLUSH_S = 0.02
-
-    def __init__(self, stream: Any):
-        self._stream, self._lock = stream, threading.Lock()
-        self._pending: list[bytes] = []
-        self._since = 0.0  # when the oldest pending result was made
-        threading.Thread(target=self._flush_late, name="results", daemon=True).start()
-
-    def add(self, value: Any) -> None:
-        packed = frame(value)
-        with self._lock:
-            if not self._pending:
-                self._since = time.monotonic()
-            self._pending.append(packed)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                write_frame(self._stream, None, b"".join(self._pending))
-                self._pending.clear()
-
-    def _flush_late(self) -> None:
-        try:
-            while True:
-                time.sleep(self.FLUSH_S)
-                if self._pending and time.monotonic() - self._since >= self.FLUSH_S:
-                    self.flush()
-        except OSError:  # the parent is gone: the main thread ends on its closed pipe
-            pass
-
-
 def main(stage_name: str) -> None:
     """The worker's side: apply the stage to each item it is sent."""
     import resource
@@ -223,14 +181,12 @@ def main(stage_name: str) -> None:
     _limit_memory(resource)
     from .pipeline import named
     stage = named(stage_name)
-    reader = sys.stdin.buffer
-    results = _Results(sys.stdout.buffer)
+    reader, writer = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
     try:
         while True:
             for item in read_frame(reader):
-                results.add(stage(item))
-            results.flush()
+                write_frame(writer, stage(item))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
 
