@@ -1,5 +1,5 @@
-"""A stage for the process pool's time-limit tests: it hangs on one item, as a parser
-might on a hostile file, and answers at once for the others.
+"""Stages for the process pool's time-limit and crash tests: each fails on one item, as a
+parser might on a hostile file, and answers at once for the others.
 
 The pool's workers import it by name ("slow_stage:hang_on"), so it lives at the top
 of tests/, which is on their path.
@@ -7,6 +7,8 @@ of tests/, which is on their path.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 
 
@@ -14,6 +16,17 @@ def hang_on(item: str) -> str:
     """"hang" blocks forever (only the pool's time limit ends it); others echo."""
     if item == "hang":
         threading.Event().wait()
+    return f"read {item}"
+
+
+def dies_on(item: str) -> str:
+    """"die" ends the worker at once, as a crash in C code or the out-of-memory killer
+    would; "grip" hangs in C without letting go of the GIL (a regex that backtracks
+    for ever); others echo."""
+    if item == "die":
+        os._exit(3)
+    if item == "grip":
+        re.match(r"(a+)+$", "a" * 60 + "b")
     return f"read {item}"
 
 

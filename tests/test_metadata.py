@@ -711,6 +711,23 @@ def test_a_stage_that_hangs_in_a_worker_process_is_stopped_and_its_worker_replac
     assert (results, pool.replaced) == (["read first", "timed out hang", "read last"], 1)
 
 
+@pytest.mark.parametrize("bad, outcome", [("die", "crashed"), ("grip", "timed out")])
+def test_a_worker_that_dies_or_hangs_holding_the_gil_is_blamed_for_its_item_alone(bad, outcome):
+    """The items read before it in the same chunk keep their results: a worker that kept
+    them back to write several at once lost them with it, and each was blamed in turn."""
+    results: list[str] = []
+    pool = ProcessPool("slow_stage:dies_on", results.extend, threading.Event(), workers=1,
+                       timeout=1.0, on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}")
+    try:
+        pool.submit(["a", "b", "c", bad, "d"])
+        pool.drain()
+    finally:
+        pool.close()
+    assert (results, pool.replaced) == (["read a", "read b", "read c", f"{outcome} {bad}",
+                                         "read d"], 1)
+
+
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
     # The worker starts on the first chunk, so the later ones are queued by then: the
     # third goes into the pipe ahead while the second hangs; the fourth is too big to
