@@ -301,21 +301,24 @@ class ProcessPool:
 
     def _run(self, worker: Any, chunk: list, later: deque) -> list:
         """The results of a chunk the worker has; one that hangs or dies is replaced,
-        and what it had not done, this chunk's rest and what went ahead, is sent again."""
+        and what it had not done, this chunk's rest and what went ahead, is sent again.
+        The item blamed is the one the worker was on (it says which: worker.py); those
+        before it whose results it had not sent yet are sent again, not blamed."""
         results, todo = [], list(chunk)
         while todo and not self.stop.is_set():
-            for done, item in enumerate(todo):
+            for done, _ in enumerate(todo):
                 outcome, value = worker.receive(self.timeout, self.stop)
                 if outcome == "result":
                     results.append(value)
                     continue
                 if outcome == "stopped":
                     return results
-                worker.stop()
+                blamed = min(done + worker.stop(), len(todo) - 1)
                 self.replaced += 1
+                item = todo[blamed]
                 results.append(self.on_timeout(item) if outcome == "timeout"
                                else self.on_crash(item, value))
-                todo = todo[done + 1:]
+                todo = todo[done:blamed] + todo[blamed + 1:]
                 if todo and not self._send(worker, todo):
                     return results + self._unplaced(todo)
                 sent = True  # the chunks that went ahead, sent again in order until one fails

@@ -4,6 +4,12 @@ It reads batches of items from stdin and writes one result per item to
 stdout, each a pickle framed by its length. The parent (pipeline.ProcessPool)
 minds the time each item takes and kills a worker that overruns; the worker
 itself limits its address space, so a runaway parse fails here, not the host.
+
+Results go to the parent in bursts (`_Results`), and the worker counts the items
+it begins in a word of memory it shares with the parent (`_Progress`, a memfd):
+when a worker hangs or dies, the parent reads there which item it was on, and
+the results it had made and not yet sent are lost with it, not blamed. Where that
+memory cannot be had, the worker writes each result as it is made.
 Where it may not (the unit's system call filter refuses setrlimit), it offers
 itself first to the out-of-memory killer, so that a runaway parse kills it alone.
 """
@@ -11,6 +17,7 @@ itself first to the out-of-memory killer, so that a runaway parse kills it alone
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import pickle
 import select
@@ -25,6 +32,9 @@ from typing import Any
 MEMORY_LIMIT = 2 << 30  # bytes of address space per worker
 STOP_WAIT_S = 2.0  # a killed worker stuck in uninterruptible I/O is waited for this long
 _LENGTH = struct.Struct("<Q")
+# The word a worker shares with its parent: when it began its last item (CLOCK_MONOTONIC,
+# one clock for all processes, ns), and how many items it has begun.
+_PROGRESS = struct.Struct("<qQ")
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +85,8 @@ class Worker:
         self.stage = stage
         self.process: subprocess.Popen | None = None
         self._buffer = bytearray()
+        self._progress: mmap.mmap | None = None  # the worker's item in progress (_PROGRESS)
+        self._received = 0  # results taken from this worker
 
     def send(self, items: list, packed: bytes | None = None, stop: Any = None) -> bool:
         """Write a batch to the worker (`packed`: its `frame`, if made already); False if
@@ -114,7 +126,12 @@ class Worker:
                     return "crash", f"the worker died (exit code {code})"
                 self._buffer += chunk
             elif time.monotonic() >= deadline:
+                begun = self._progressing()
+                if begun is not None and begun[0] / 1e9 + timeout > time.monotonic():
+                    deadline = begun[0] / 1e9 + timeout  # the limit is the item's own time:
+                    continue  # this result may have waited behind it in a burst
                 return "timeout", None
+        self._received += 1
         try:
             return "result", pickle.loads(frame)
         except pickle.UnpicklingError as error:
@@ -136,18 +153,27 @@ class Worker:
         self.stop()
         # The worker finds the same modules as this process, wherever they came from.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        fd, self._progress = _shared_word()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "indexer.worker", self.stage], env=env, bufsize=0,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                [sys.executable, "-m", "indexer.worker", self.stage,
+                 *([str(fd)] if fd is not None else [])], env=env, bufsize=0,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                pass_fds=(fd,) if fd is not None else ())
         except OSError as error:  # EAGAIN under `ulimit -u`, ENOMEM, ...
             raise WorkerUnavailable(f"no worker process could be started: "
                                     f"{error.strerror or error}") from error
+        finally:
+            if fd is not None:
+                os.close(fd)  # (the mapping stays)
         os.set_blocking(self.process.stdin.fileno(), False)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
         """Kill the worker; wait for it at most STOP_WAIT_S (one stuck in uninterruptible
-        I/O, a hung NFS read, dies when that ends: a thread reaps it then)."""
+        I/O, a hung NFS read, dies when that ends: a thread reaps it then). Returns how
+        many results it had made and not sent: those of the items before the one it
+        was on, lost with it (the items are to be sent again, not blamed)."""
+        lost = 0
         if self.process is not None:
             process, self.process = self.process, None
             process.kill()
@@ -159,7 +185,39 @@ class Worker:
                 log.warning("worker %d does not die (stuck in I/O?): left to end by itself",
                             process.pid)
                 threading.Thread(target=process.wait, name="reaper", daemon=True).start()
+            progress = self._progressing()  # read once it can no longer move
+            if progress is not None:
+                lost = max(0, progress[1] - 1 - self._received)
         self._buffer.clear()
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._received = 0
+        return lost
+
+    def _progressing(self) -> tuple[int, int] | None:
+        """(when the worker began its item in progress, how many items it has begun),
+        None if it does not say. Read until two reads agree: it writes as it goes."""
+        if self._progress is None:
+            return None
+        while (read := _PROGRESS.unpack_from(self._progress)) != _PROGRESS.unpack_from(
+                self._progress):
+            pass
+        return read if read[1] else None
+
+
+def _shared_word() -> tuple[int | None, mmap.mmap | None]:
+    """A word of memory a worker shares with this process (a memfd), or (None, None)."""
+    try:
+        fd = os.memfd_create("indexer-worker-progress", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or refused (a system call filter)
+        return None, None
+    try:
+        os.ftruncate(fd, _PROGRESS.size)
+        return fd, mmap.mmap(fd, _PROGRESS.size)
+    except OSError:
+        os.close(fd)
+        return None, None
 
 
 def _limit_memory(resource: Any) -> None:
@@ -174,7 +232,45 @@ def _limit_memory(resource: Any) -> None:
         pass
 
 
-def main(stage_name: str) -> None:
+class _Results:
+    """The worker's results, written to the parent in bursts: at the end of each batch,
+    and by a thread that sends what has waited FLUSH_S (so a result never waits long
+    behind a slow item). A write per result cost a first scan 7% of its CPU: the
+    write, and the parent's thread woken for each. Only with `_Progress` beside it:
+    what a burst holds back is lost if the worker hangs or dies."""
+
+    FLUSH_S = 0.02
+
+    def __init__(self, stream: Any):
+        self._stream, self._lock = stream, threading.Lock()
+        self._pending: list[bytes] = []
+        self._since = 0.0  # when the oldest pending result was made
+        threading.Thread(target=self._flush_late, name="results", daemon=True).start()
+
+    def add(self, value: Any) -> None:
+        packed = frame(value)
+        with self._lock:
+            if not self._pending:
+                self._since = time.monotonic()
+            self._pending.append(packed)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                write_frame(self._stream, None, b"".join(self._pending))
+                self._pending.clear()
+
+    def _flush_late(self) -> None:
+        try:
+            while True:
+                time.sleep(self.FLUSH_S)
+                if self._pending and time.monotonic() - self._since >= self.FLUSH_S:
+                    self.flush()
+        except OSError:  # the parent is gone: the main thread ends on its closed pipe
+            pass
+
+
+def main(stage_name: str, progress_fd: int | None = None) -> None:
     """The worker's side: apply the stage to each item it is sent."""
     import resource
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -183,13 +279,23 @@ def main(stage_name: str) -> None:
     stage = named(stage_name)
     reader, writer = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
+    progress = mmap.mmap(progress_fd, _PROGRESS.size) if progress_fd is not None else None
+    results = _Results(writer) if progress is not None else None
+    begun = 0
     try:
         while True:
             for item in read_frame(reader):
-                write_frame(writer, stage(item))
+                if results is None:
+                    write_frame(writer, stage(item))
+                    continue
+                begun += 1  # said before the item: the parent reads it (Worker._progressing)
+                _PROGRESS.pack_into(progress, 0, time.monotonic_ns(), begun)
+                results.add(stage(item))
+            if results is not None:
+                results.flush()
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
