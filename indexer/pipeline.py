@@ -278,15 +278,17 @@ class ProcessPool:
             packed = frame(chunk) if len(sent) > 1 else None
             ahead = len(sent) == 1 or (sent[0][1] and len(packed) <= PIPE_ROOM)
             if ahead and not self.error and not self.stop.is_set():
-                sent[-1] = (chunk, self._send(worker, chunk, packed))
+                sent[-1] = (chunk, self._send(worker, chunk, packed, restart=len(sent) == 1))
         return closed
 
-    def _send(self, worker: Any, chunk: list, packed: bytes | None = None) -> bool:
+    def _send(self, worker: Any, chunk: list, packed: bytes | None = None,
+              restart: bool = True) -> bool:
         """Give the worker a chunk; False if none could take it (no process could be
-        started) or the pool was stopped while it would not read."""
+        started; without `restart`, the worker is dead) or the pool was stopped while it
+        would not read."""
         from .worker import WorkerUnavailable
         try:
-            return worker.send(chunk, packed, self.stop)
+            return worker.send(chunk, packed, self.stop, restart)
         except WorkerUnavailable as error:
             self._unavailable = str(error)
             return False

@@ -88,16 +88,23 @@ class Worker:
         self._progress: mmap.mmap | None = None  # the worker's item in progress (_PROGRESS)
         self._received = 0  # results taken from this worker
 
-    def send(self, items: list, packed: bytes | None = None, stop: Any = None) -> bool:
+    def send(self, items: list, packed: bytes | None = None, stop: Any = None,
+             restart: bool = True) -> bool:
         """Write a batch to the worker (`packed`: its `frame`, if made already); False if
         `stop` was set while a worker that does not read kept the pipe full. Raises
-        WorkerUnavailable when no worker can be started."""
+        WorkerUnavailable when no worker can be started. Without `restart`, False if the
+        worker is dead: a batch sent ahead must not go to a new worker while the dead
+        one's batches still wait for their results."""
         data = packed if packed is not None else frame(items)
         if self.process is None or self.process.poll() is not None:
+            if not restart:
+                return False
             self._start()
         try:
             return self._write(data, stop)
         except OSError:  # it died between the check and the send
+            if not restart:
+                return False
             self._start()
             return self._write(data, stop)
 
@@ -277,8 +284,12 @@ def main(stage_name: str, progress_fd: int | None = None) -> None:
     _limit_memory(resource)
     from .pipeline import named
     stage = named(stage_name)
-    reader, writer = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
+    reader = sys.stdin.buffer
+    # The frames get a descriptor of their own, and fd 1 becomes stderr: a stray print, or
+    # a C library writing to fd 1, must not corrupt the pipe.
+    writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
     progress = mmap.mmap(progress_fd, _PROGRESS.size) if progress_fd is not None else None
     results = _Results(writer) if progress is not None else None
     begun = 0

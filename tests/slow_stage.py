@@ -29,6 +29,16 @@ def dies_on(item: str) -> str:
     return f"read {item}"
 
 
+def prints_on(item: str) -> str:
+    """"print" writes to fd 1 as a C library's warning would, "frame" what looks like
+    the start of a result there; others echo."""
+    if item == "print":
+        os.write(1, b"warning: something odd\n")
+    if item == "frame":
+        os.write(1, (4).to_bytes(8, "little") + b"junk")
+    return f"read {item}"
+
+
 def slow_in_c(item: str) -> str:
     """Each item takes 0.3 s in C code that keeps the GIL: nothing else in the worker
     runs meanwhile."""

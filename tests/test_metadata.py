@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import mutagen
@@ -755,6 +756,44 @@ def test_the_time_limit_is_each_items_own_though_results_wait_behind_the_next_it
     finally:
         pool.close()
     assert (sorted(results), pool.replaced) == (["read a", "read b", "read c", "read d"], 0)
+
+
+def test_what_a_stage_writes_to_fd_1_is_not_taken_for_results(results_written):
+    results: list[str] = []
+    pool = ProcessPool("slow_stage:prints_on", results.extend, threading.Event(), workers=1,
+                       timeout=1.0, on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}")
+    try:
+        pool.submit(["a", "print", "b", "frame", "c"])
+        pool.drain()
+    finally:
+        pool.close()
+    assert (sorted(results), pool.replaced) == (
+        sorted(["read a", "read print", "read b", "read frame", "read c"]), 0)
+
+
+def test_a_chunk_is_not_sent_ahead_to_a_new_worker_while_a_dead_ones_chunk_waits(
+        results_written):
+    """The worker dies on the chunk sent ahead while this process still hands on the
+    results of the one before (a slow writer): the next chunk went to a new worker,
+    and its results were taken for the dead worker's chunk's."""
+    results: list[str] = []
+
+    def slow_sink(found: list) -> None:
+        results.extend(found)
+        time.sleep(0.5)  # a writer that takes its time: the worker dies meanwhile
+
+    pool = ProcessPool("slow_stage:dies_on", slow_sink, threading.Event(), workers=1,
+                       timeout=1.0, on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}")
+    try:
+        for chunk in (["a"], ["die", "b"], ["c"]):
+            pool.submit(chunk)
+        pool.drain()
+    finally:
+        pool.close()
+    assert (sorted(results), pool.replaced) == (
+        sorted(["read a", "crashed die", "read b", "read c"]), 1)
 
 
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
