@@ -213,9 +213,11 @@ class ProcessPool:
 
     def __init__(self, stage: str, sink: Sink, stop: threading.Event, *, workers: int,
                  timeout: float, on_timeout: Callable[[Any], Any],
-                 on_crash: Callable[[Any, str], Any], name: str = "process"):
+                 on_crash: Callable[[Any, str], Any],
+                 on_unplaced: Callable[[Any, str], Any] | None = None, name: str = "process"):
         self.stage, self.sink, self.stop = stage, sink, stop
         self.timeout, self.on_timeout, self.on_crash = timeout, on_timeout, on_crash
+        self.on_unplaced = on_unplaced or on_crash
         self.error: BaseException | None = None
         self.replaced = 0
         self._unavailable: str | None = None  # why the last worker could not start
@@ -294,12 +296,12 @@ class ProcessPool:
             return False
 
     def _unplaced(self, chunk: list) -> list:
-        """The results of a chunk no worker took: each its `on_crash`, no verdict."""
+        """The results of a chunk no worker took: each its `on_unplaced`, no verdict."""
         if self.stop.is_set():
             return []
         reason = self._unavailable or "no worker could take it"
         log.warning("%s: %d items not processed, left for the next scan", reason, len(chunk))
-        return [self.on_crash(item, reason) for item in chunk]
+        return [self.on_unplaced(item, reason) for item in chunk]
 
     def _run(self, worker: Any, chunk: list, later: deque) -> list:
         """The results of a chunk the worker has; one that hangs or dies is replaced,
@@ -315,8 +317,15 @@ class ProcessPool:
                     continue
                 if outcome == "stopped":
                     return results
-                blamed = min(done + worker.stop(), len(todo) - 1)
+                lost, begun = worker.stop()
                 self.replaced += 1
+                if begun == 0:  # it died or hung before its first item: no item's doing
+                    self._unavailable = f"the worker stopped before its first item ({value})" \
+                        if value else "the worker took no item in time"
+                    for index, (ahead, _) in enumerate(later):
+                        later[index] = (ahead, False)  # (they went to the dead worker)
+                    return results + self._unplaced(todo[done:])
+                blamed = min(done + lost, len(todo) - 1)
                 item = todo[blamed]
                 results.append(self.on_timeout(item) if outcome == "timeout"
                                else self.on_crash(item, value))

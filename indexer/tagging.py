@@ -102,6 +102,7 @@ class Tagging:
         if self.parallel:
             return ProcessPool(READ_TAGS, self.put_all, self.stop, workers=self.settings.workers,
                                timeout=timeout, on_timeout=self._timed_out, on_crash=_crashed,
+                               on_unplaced=_unplaced,
                                name="tags")
         return Inline(with_alarm(named(READ_TAGS), timeout, self._timed_out), self.put_all, self.stop)
 
@@ -136,6 +137,13 @@ class Offered:
                     seen = False
                     self._bits[byte] |= bit
         return seen
+
+
+def _unplaced(job: TagJob, reason: str) -> Tags:
+    """No worker read it (none could start, or one stopped before its first item): no
+    word on the file at all, however often (media_rows: never a verdict)."""
+    return Tags(job.text, job.hash, error=f"WorkerUnavailable: {reason}", cover=job.is_cover,
+                final=False)
 
 
 def _crashed(job: TagJob, reason: str) -> Tags:

@@ -133,9 +133,9 @@ class Worker:
                     return "crash", f"the worker died (exit code {code})"
                 self._buffer += chunk
             elif time.monotonic() >= deadline:
-                begun = self._progressing()
-                if begun is not None and begun[0] / 1e9 + timeout > time.monotonic():
-                    deadline = begun[0] / 1e9 + timeout  # the limit is the item's own time:
+                began = self._progressing()
+                if began is not None and began[1] and began[0] / 1e9 + timeout > time.monotonic():
+                    deadline = began[0] / 1e9 + timeout  # the limit is the item's own time:
                     continue  # this result may have waited behind it in a burst
                 return "timeout", None
         self._received += 1
@@ -175,12 +175,13 @@ class Worker:
                 os.close(fd)  # (the mapping stays)
         os.set_blocking(self.process.stdin.fileno(), False)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int | None]:
         """Kill the worker; wait for it at most STOP_WAIT_S (one stuck in uninterruptible
         I/O, a hung NFS read, dies when that ends: a thread reaps it then). Returns how
         many results it had made and not sent: those of the items before the one it
-        was on, lost with it (the items are to be sent again, not blamed)."""
-        lost = 0
+        was on, lost with it (the items are to be sent again, not blamed); and how many
+        items it had begun (None: it does not say)."""
+        lost, begun = 0, None
         if self.process is not None:
             process, self.process = self.process, None
             process.kill()
@@ -192,15 +193,15 @@ class Worker:
                 log.warning("worker %d does not die (stuck in I/O?): left to end by itself",
                             process.pid)
                 threading.Thread(target=process.wait, name="reaper", daemon=True).start()
-            progress = self._progressing()  # read once it can no longer move
-            if progress is not None:
-                lost = max(0, progress[1] - 1 - self._received)
+            if self._progress is not None:  # read once it can no longer move
+                begun = self._progressing()[1]
+                lost = max(0, begun - 1 - self._received)
         self._buffer.clear()
         if self._progress is not None:
             self._progress.close()
             self._progress = None
         self._received = 0
-        return lost
+        return lost, begun
 
     def _progressing(self) -> tuple[int, int] | None:
         """(when the worker began its item in progress, how many items it has begun),
@@ -210,7 +211,7 @@ class Worker:
         while (read := _PROGRESS.unpack_from(self._progress)) != _PROGRESS.unpack_from(
                 self._progress):
             pass
-        return read if read[1] else None
+        return read
 
 
 def _shared_word() -> tuple[int | None, mmap.mmap | None]:

@@ -796,6 +796,24 @@ def test_a_chunk_is_not_sent_ahead_to_a_new_worker_while_a_dead_ones_chunk_waits
         sorted(["read a", "crashed die", "read b", "read c"]), 1)
 
 
+def test_a_worker_that_dies_before_its_first_item_gives_no_item_a_verdict():
+    """A stage the worker cannot even load (a broken install) stops it before any item:
+    that is no item's doing, so each is left for later, never called a crash (a crash
+    twice on the same file is a verdict on it: media_rows)."""
+    results: list[str] = []
+    pool = ProcessPool("slow_stage:no_such_stage", results.extend, threading.Event(),
+                       workers=1, timeout=1.0, on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}",
+                       on_unplaced=lambda item, reason: f"unplaced {item}")
+    try:
+        for chunk in (["a", "b"], ["c"]):
+            pool.submit(chunk)
+        pool.drain()
+    finally:
+        pool.close()
+    assert sorted(results) == ["unplaced a", "unplaced b", "unplaced c"]
+
+
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
     # The worker starts on the first chunk, so the later ones are queued by then: the
     # third goes into the pipe ahead while the second hangs; the fourth is too big to
