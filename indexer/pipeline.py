@@ -317,13 +317,13 @@ class ProcessPool:
                     continue
                 if outcome == "stopped":
                     return results
-                lost, begun = worker.stop()
+                lost, working = worker.stop()
                 self.replaced += 1
-                if begun == 0:  # it died or hung before its first item: no item's doing
-                    self._unavailable = f"the worker stopped before its first item ({value})" \
-                        if value else "the worker took no item in time"
-                    for index, (ahead, _) in enumerate(later):
-                        later[index] = (ahead, False)  # (they went to the dead worker)
+                if working is False:  # it stopped with no item begun and not answered:
+                    self._unavailable = (  # no item's doing (dead at its start, or idle)
+                        f"the worker stopped with no item in hand ({value})" if value
+                        else "the worker took no item in time")
+                    _not_in_pipe(later)
                     return results + self._unplaced(todo[done:])
                 blamed = min(done + lost, len(todo) - 1)
                 item = todo[blamed]
@@ -331,15 +331,22 @@ class ProcessPool:
                                else self.on_crash(item, value))
                 todo = todo[done:blamed] + todo[blamed + 1:]
                 if todo and not self._send(worker, todo):
+                    _not_in_pipe(later)
                     return results + self._unplaced(todo)
                 sent = True  # the chunks that went ahead, sent again in order until one fails
-                for index, (ahead, in_pipe) in enumerate(later):
-                    sent = sent and in_pipe and self._send(worker, ahead)
-                    later[index] = (ahead, sent)
+                for index, (ahead, in_pipe) in enumerate(later):  # (never to a worker
+                    sent = sent and in_pipe and self._send(worker, ahead, restart=False)
+                    later[index] = (ahead, sent)  # started meanwhile: see _fill)
                 break
             else:
                 todo = []
         return results
+
+
+def _not_in_pipe(later: deque) -> None:
+    """The chunks that went ahead to a worker now gone: each is sent again in its turn."""
+    for index, (ahead, _) in enumerate(later):
+        later[index] = (ahead, False)
 
 
 def named(stage: str) -> Stage:

@@ -175,13 +175,14 @@ class Worker:
                 os.close(fd)  # (the mapping stays)
         os.set_blocking(self.process.stdin.fileno(), False)
 
-    def stop(self) -> tuple[int, int | None]:
+    def stop(self) -> tuple[int, bool | None]:
         """Kill the worker; wait for it at most STOP_WAIT_S (one stuck in uninterruptible
         I/O, a hung NFS read, dies when that ends: a thread reaps it then). Returns how
         many results it had made and not sent: those of the items before the one it
-        was on, lost with it (the items are to be sent again, not blamed); and how many
-        items it had begun (None: it does not say)."""
-        lost, begun = 0, None
+        was on, lost with it (the items are to be sent again, not blamed); and whether
+        it was on an item (it had begun one it had not answered; None: it does not
+        say)."""
+        lost, working = 0, None
         if self.process is not None:
             process, self.process = self.process, None
             process.kill()
@@ -194,14 +195,14 @@ class Worker:
                             process.pid)
                 threading.Thread(target=process.wait, name="reaper", daemon=True).start()
             if self._progress is not None:  # read once it can no longer move
-                begun = self._progressing()[1]
-                lost = max(0, begun - 1 - self._received)
+                unanswered = self._progressing()[1] - self._received  # the last: in hand
+                lost, working = max(0, unanswered - 1), unanswered > 0
         self._buffer.clear()
         if self._progress is not None:
             self._progress.close()
             self._progress = None
         self._received = 0
-        return lost, begun
+        return lost, working
 
     def _progressing(self) -> tuple[int, int] | None:
         """(when the worker began its item in progress, how many items it has begun),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 
 
 def hang_on(item: str) -> str:
@@ -21,12 +22,24 @@ def hang_on(item: str) -> str:
 
 def dies_on(item: str) -> str:
     """"die" ends the worker at once, as a crash in C code or the out-of-memory killer
-    would; "grip" hangs in C without letting go of the GIL; others echo."""
+    would; "grip" hangs in C without letting go of the GIL; "slow" takes 0.3 s; "die
+    twice" ends this worker, and the next one as it starts (`$SLOW_STAGE_MARKER`);
+    others echo."""
     if item == "die":
         os._exit(3)
     if item == "grip":
         gripping_sleep(3600)
+    if item == "slow":
+        time.sleep(0.3)
+    if item == "die twice":
+        open(os.environ["SLOW_STAGE_MARKER"], "w").close()
+        os._exit(3)
     return f"read {item}"
+
+
+if os.path.exists(os.environ.get("SLOW_STAGE_MARKER", "/nonexistent")):  # a worker starting
+    os.remove(os.environ["SLOW_STAGE_MARKER"])
+    os._exit(7)
 
 
 def prints_on(item: str) -> str:

@@ -9,12 +9,14 @@ what each holds), real scans into a real catalogue, real mutagen: no mocks.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -812,6 +814,105 @@ def test_a_worker_that_dies_before_its_first_item_gives_no_item_a_verdict():
     finally:
         pool.close()
     assert sorted(results) == ["unplaced a", "unplaced b", "unplaced c"]
+
+
+def _pool(stage: str, results: list) -> ProcessPool:
+    return ProcessPool(stage, results.extend, threading.Event(), workers=1, timeout=1.0,
+                       on_timeout=lambda item: f"timed out {item}",
+                       on_crash=lambda item, reason: f"crashed {item}",
+                       on_unplaced=lambda item, reason: f"unplaced {item}")
+
+
+def _each_once(results: list[str], items: list[str]) -> dict[str, str]:
+    """Each item's one result's verb, by item; fails if an item has none or several."""
+    verbs = {}
+    for result in results:
+        verb = next(v for v in ("read", "timed out", "crashed", "unplaced")
+                    if result.startswith(v + " "))
+        item = result[len(verb) + 1:]
+        assert item not in verbs, f"{item} answered twice: {results}"
+        verbs[item] = verb
+    assert sorted(verbs) == sorted(items), results
+    return verbs
+
+
+def test_a_worker_stopped_between_chunks_blames_no_item():
+    """Frozen while it waited for work (SIGSTOP), a worker had begun nothing of the next
+    chunk: its items are left for later, not timed out."""
+    results: list[str] = []
+    pool = _pool("slow_stage:dies_on", results)
+    try:
+        pool.submit(["a"])
+        pool.drain()
+        for pid in _workers_of(os.getpid()):
+            os.kill(pid, signal.SIGSTOP)
+        pool.submit(["b", "c"])
+        pool.drain()
+    finally:
+        pool.close()
+    assert _each_once(results, ["a", "b", "c"]) == {"a": "read", "b": "unplaced", "c": "unplaced"}
+
+
+def test_chunks_that_went_ahead_to_a_dead_worker_go_to_one_new_worker_once(
+        tmp_path, monkeypatch):
+    """The worker dies on the first chunk, its replacement as it starts, while the second
+    chunk was being sent to it again (too big for the pipe at once): that chunk must not
+    go to a third worker while the first chunk's rest waits on the second."""
+    monkeypatch.setenv("SLOW_STAGE_MARKER", str(tmp_path / "die as you start"))
+    pad = "x" * 1900
+    first = ["slow", "die twice"] + [f"a{n:02d}{pad}" for n in range(29)]
+    second = [f"b{n:02d}{pad}" for n in range(30)]
+    results: list[str] = []
+    pool = _pool("slow_stage:dies_on", results)
+    try:
+        pool.submit(first)
+        pool.submit(second)
+        pool.drain()
+    finally:
+        pool.close()
+    verbs = _each_once(results, first + second)
+    assert verbs["die twice"] == "crashed"
+    assert all(verbs[item] == "read" for item in second), results
+    assert "timed out" not in verbs.values()
+
+
+def test_a_worker_that_dies_when_no_other_can_start_leaves_the_rest_unread(monkeypatch):
+    """As under a reached `ulimit -u`: the chunks that went ahead to the dead worker are
+    left for later too, and the pool ends cleanly."""
+    started = []
+    real = worker.subprocess.Popen
+
+    def only_once(*args, **kwargs):
+        if started:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        started.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker.subprocess, "Popen", only_once)
+    results: list[str] = []
+    pool = _pool("slow_stage:dies_on", results)
+    try:
+        for chunk in (["slow", "die", "b"], ["c"], ["d"]):
+            pool.submit(chunk)
+        pool.drain()
+    finally:
+        pool.close()
+    verbs = _each_once(results, ["slow", "die", "b", "c", "d"])
+    assert (verbs["die"], verbs["c"], verbs["d"]) == ("crashed", "unplaced", "unplaced")
+
+
+def _workers_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid and \
+                            "indexer.worker" in cmd.read():
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
 
 
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
