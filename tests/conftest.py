@@ -182,3 +182,18 @@ def fresh_fs(tmp_path: Path):
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def workers_of(pid: int) -> list[int]:
+    """The pids of the worker processes (`python -m indexer.worker`) that `pid` started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                    if parent == pid and "indexer.worker" in cmd.read():
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found

@@ -32,7 +32,7 @@ from mutagen.apev2 import APEv2
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import COMM, ID3, TIT2, USLT, WXXX, delete as delete_id3
 
-from conftest import DATA, connect, files
+from conftest import DATA, connect, files, workers_of
 from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
@@ -844,7 +844,7 @@ def test_a_worker_stopped_between_chunks_blames_no_item():
     try:
         pool.submit(["a"])
         pool.drain()
-        for pid in _workers_of(os.getpid()):
+        for pid in workers_of(os.getpid()):
             os.kill(pid, signal.SIGSTOP)
         pool.submit(["b", "c"])
         pool.drain()
@@ -899,20 +899,6 @@ def test_a_worker_that_dies_when_no_other_can_start_leaves_the_rest_unread(monke
         pool.close()
     verbs = _each_once(results, ["slow", "die", "b", "c", "d"])
     assert (verbs["die"], verbs["c"], verbs["d"]) == ("crashed", "unplaced", "unplaced")
-
-
-def _workers_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid and \
-                            "indexer.worker" in cmd.read():
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
 
 
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():

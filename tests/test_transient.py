@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, connect, wait_for
+from conftest import DATA, connect, wait_for, workers_of
 from indexer import Manager, catalog
 from indexer.records import Hashed, Seen, Tags
 from indexer.writer import Writer
@@ -68,20 +68,6 @@ def test_a_full_artwork_cache_is_no_verdict_and_the_tags_are_read_when_there_is_
     assert result.counters.metadata_extracted == 1
 
 
-def _workers_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-                    if parent == pid and "indexer.worker" in cmd.read():
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
 FILES = 40  # the worker is stopped while it starts or in the middle: never after the last
 
 
@@ -92,7 +78,7 @@ def test_a_tag_worker_stopped_past_its_time_limit_is_no_verdict_on_the_file(tmp_
     done = threading.Event()
 
     def stop_the_first_worker() -> None:  # as a user's SIGSTOP, or a machine that froze it
-        first = wait_for(lambda: _workers_of(os.getpid()) or done.is_set(), timeout=30,
+        first = wait_for(lambda: workers_of(os.getpid()) or done.is_set(), timeout=30,
                          what="a tag worker")
         if not done.is_set():
             os.kill(first[0], signal.SIGSTOP)
@@ -172,7 +158,7 @@ def test_a_failed_scan_leaves_no_worker_process_behind(tmp_path):
         result = scan(state / "library.db", root)  # each failed scan left its tag workers
         assert result.status == "failed" and "full" in result.message
         assert result.counters.metadata_queued  # workers had been started
-        assert _workers_of(os.getpid()) == []
+        assert workers_of(os.getpid()) == []
     finally:
         subprocess.run(["umount", str(state)], check=True)
 
@@ -185,7 +171,7 @@ def test_a_cancel_ends_a_scan_within_seconds_though_a_tag_worker_is_stopped(tmp_
     outcome: list = []
     running = threading.Thread(target=lambda: outcome.append(manager.scan()))
     running.start()
-    stopped = wait_for(lambda: _workers_of(os.getpid()), timeout=30, what="a tag worker")
+    stopped = wait_for(lambda: workers_of(os.getpid()), timeout=30, what="a tag worker")
     os.kill(stopped[0], signal.SIGSTOP)  # it reads nothing and answers nothing any more
     try:
         started = time.monotonic()
@@ -193,7 +179,7 @@ def test_a_cancel_ends_a_scan_within_seconds_though_a_tag_worker_is_stopped(tmp_
         running.join(timeout=10)
         assert not running.is_alive() and time.monotonic() - started < 4
         assert outcome[0].status == "cancelled"
-        assert _workers_of(os.getpid()) == []
+        assert workers_of(os.getpid()) == []
     finally:
         try:
             os.kill(stopped[0], signal.SIGCONT)
@@ -215,7 +201,7 @@ def test_the_service_reads_again_soon_the_tags_a_killed_worker_left_without_a_ve
     try:
         wait_for(lambda: db.exists() and _reconciled(db), timeout=20, what="the first reconcile")
         distinct_flacs(root / "album", FILES)  # an album copied in: tags read by a worker
-        killed.append(wait_for(lambda: _workers_of(os.getpid()), timeout=30,
+        killed.append(wait_for(lambda: workers_of(os.getpid()), timeout=30,
                                what="a tag worker")[0])
         os.kill(killed[0], signal.SIGKILL)  # the OOM killer, or an admin
         wait_for(lambda: _tagged(db) == FILES, timeout=30,
