@@ -268,6 +268,10 @@ class ProcessPool:
         pipe of the chunk before it without waiting for us, so such a send cannot
         block while the worker blocks on writing results that we are not reading."""
         from .worker import frame
+        if sent and not sent[0][1] and not self.error and not self.stop.is_set():
+            # a chunk left out of the pipe (its worker died, or it was too big to go
+            # ahead) goes now, so that the next can go ahead of it again
+            sent[0] = (sent[0][0], self._send(worker, sent[0][0]))
         while len(sent) < 2 and not closed:
             try:
                 chunk = self._queue.get(block=not sent)
