@@ -106,7 +106,11 @@ class Worker:
             if not restart:
                 return False
             self._start()
-            return self._write(data, stop)
+            try:
+                return self._write(data, stop)
+            except OSError as error:  # and so did its replacement, as it started
+                raise WorkerUnavailable(f"the worker died as it started: "
+                                        f"{error.strerror or error}") from error
 
     def _write(self, data: bytes, stop: Any) -> bool:
         fd, view = self.process.stdin.fileno(), memoryview(data)

@@ -901,6 +901,17 @@ def test_a_worker_that_dies_when_no_other_can_start_leaves_the_rest_unread(monke
     assert (verbs["die"], verbs["c"], verbs["d"]) == ("crashed", "unplaced", "unplaced")
 
 
+def test_a_batch_no_worker_lives_to_read_is_refused_as_no_worker_not_raised():
+    """Too big for the pipe, sent to workers that die as they start, twice: the pool is
+    told no worker could take it (its items are left for later), not a broken pipe."""
+    dying = worker.Worker("slow_stage:no_such_stage")
+    try:
+        with pytest.raises(worker.WorkerUnavailable, match="died as it started"):
+            dying.send(["x" * 100_000])
+    finally:
+        dying.stop()
+
+
 def test_chunks_sent_ahead_to_a_worker_that_hangs_are_sent_again_to_its_replacement():
     # The worker starts on the first chunk, so the later ones are queued by then: the
     # third goes into the pipe ahead while the second hangs; the fourth is too big to
