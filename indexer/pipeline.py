@@ -314,7 +314,7 @@ class ProcessPool:
         before it whose results it had not sent yet are sent again, not blamed."""
         results, todo = [], list(chunk)
         while todo and not self.stop.is_set():
-            for done, _ in enumerate(todo):
+            for done in range(len(todo)):
                 outcome, value = worker.receive(self.timeout, self.stop)
                 if outcome == "result":
                     results.append(value)
