@@ -37,7 +37,9 @@ from indexer import Manager
 from indexer.metadata import decibels, display, number_pair, stream_columns, year_of
 from indexer.pipeline import ProcessPool, named, with_alarm
 from indexer.records import describe
+from indexer import tagging
 from indexer.tagging import Offered
+from trees import PREFIX_SIBLINGS, TWINS
 from indexer import worker
 from indexer.worker import MEMORY_LIMIT
 
@@ -505,6 +507,37 @@ def test_a_first_scan_copies_the_tags_of_a_content_it_read_earlier_in_the_same_s
     titles = {name: row["title"] for name, row in media(db).items()}
     assert titles == {"tone.flac": "Tone_FLAC", "tone.ogg": "Tone_Vorbis",
                       "the same song.flac": "Tone_FLAC"}
+
+
+@MODES
+def test_a_first_scan_gives_the_same_media_rows_with_the_filter_of_offered_contents_as_without(
+        tmp_path, monkeypatch, parallel):
+    """The filter (tagging.Offered) only skips lookups that cannot find a copy: a first
+    scan of duplicates under prefix-sibling and NFC/NFD-twin folders gives the same media
+    rows as one that asks the catalogue for every file."""
+    root = tmp_path / "music"
+    for n, artist in enumerate(PREFIX_SIBLINGS[:4] + TWINS[:2]):
+        for sample in ("tone.flac", "tone.ogg", "id3v24.mp3")[: 1 + n % 3]:
+            put(root / artist, sample)
+    rows, counts = {}, {}
+    for side in ("filter", "every lookup"):
+        if side == "every lookup":
+            monkeypatch.setattr(tagging.Offered, "add", lambda self, digest: True)
+        db = tmp_path / side / "library.db"
+        result = Manager(db_path=db, roots=[str(root)], env={}, parallel=parallel,
+                         batch_size=1).scan()
+        assert result.status == "completed"
+        counts[side] = metadata_counts(result)
+        rows[side] = {path: {k: v for k, v in row.items() if k not in ("file_id", "extracted_at")}
+                      for path, row in media_by_path(db).items()}
+    assert rows["filter"] == rows["every lookup"] and len(rows["filter"]) == 12
+    if not parallel:  # (in parallel, which duplicate is read and which copied is a race)
+        assert counts["filter"] == counts["every lookup"] and counts["filter"][2] > 0
+
+
+def media_by_path(db: Path) -> dict[str, dict]:
+    return {row["path"]: dict(row) for row in query(
+        db, "SELECT f.path, m.* FROM media m JOIN files f ON f.id = m.file_id")}
 
 
 @settings(max_examples=200)
