@@ -399,6 +399,22 @@ def test_a_cover_folder_root_made_is_a_doctor_failure_with_its_fix_and_the_files
     assert list(blocked.iterdir())  # the cover is stored now
 
 
+def test_a_writer_names_each_cache_folder_root_made_where_covers_and_thumbnails_go(place):
+    service = place.users.uid(place.users.service)
+    cache = place.state / "artwork"
+    for folder in ("ab", "cd", "thumbnails/300/ef"):
+        (cache / folder).mkdir(parents=True)
+    for mine in (cache, cache / "cd", cache / "thumbnails", cache / "thumbnails/300"):
+        os.chown(mine, service, service)  # the others stay root's
+    (cache / "cd" / "deeper").mkdir()  # not where a writer writes: not named
+
+    scanned = place.indexer(place.users.service, "scan")
+
+    assert scanned.returncode == 0, scanned.stderr
+    assert "2 folders beside the catalogue not writable by this user" in scanned.stderr
+    assert "e.g. " in scanned.stderr and "/ab: covers to be stored there fail" in scanned.stderr
+
+
 def test_what_an_earlier_units_umask_hid_from_the_group_is_a_doctor_warning_with_its_chmod(
         place):
     assert place.indexer(place.users.service, "scan", umask="0077").returncode == 0
