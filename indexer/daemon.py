@@ -53,6 +53,7 @@ ROOM_RETRY_S = 30.0
 LOOP_BACKOFF_S = 300.0  # the longest pause after turns of the loop that failed
 RETRY_FAILED_S = (60.0, 3600.0)  # a failed scan's reconcile: first after, at most after
 TAGS_AGAIN_S = 10.0  # tags that got no verdict (a worker died) are read again after this
+TAGS_AGAIN_MAX_S = 3600.0  # ... and, while they keep getting none, at most this long after
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Service:
         self._roots_lock = threading.Lock()  # the root monitor, and `indexer rescan`
         self._alive = time.monotonic()
         self._failures, self._retry_at = 0, None
+        self._unread_in_a_row = 0  # scans in a row that left tags without a verdict
         self.watcher: Watcher | None = None
         self.died = False  # a helper thread died: the service stops and `run` returns 1
         self._scheduler = None
@@ -279,25 +281,33 @@ class Service:
                 left = written / 1e9 + wait - time.time()
                 self.debouncer.defer(Place(root, folder, "folder"), min(max(left, 0.05), wait),
                                      since=began)
-        self._read_again(result.unread)
+        self._read_again(result.unread, result.counters.metadata_extracted)
         if not self.waiting_for_room:
             self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
 
-    def _read_again(self, folders: tuple[str, ...]) -> None:
-        """Tags that got no verdict (a worker killed or stuck, memory short) are read
-        again soon, not at the next reconcile: the folder is looked at after
-        TAGS_AGAIN_S, or sooner on an event (its changes never wait for that). A second
-        failure alike is a verdict (media_rows.py), so this ends."""
+    def _read_again(self, folders: tuple[str, ...], read: int) -> None:
+        """Tags that got no verdict (a worker killed or stuck, memory short, none able to
+        start) are read again soon, not at the next reconcile: the folder is looked at
+        after TAGS_AGAIN_S, or sooner on an event (its changes never wait for that). A
+        second hang or crash alike is a verdict (media_rows.py), so that ends; where no
+        worker can start at all, which is no verdict, each scan in a row that still
+        leaves some waits twice as long before the next, up to TAGS_AGAIN_MAX_S. Once a
+        scan reads tags and leaves none, the waits are short again."""
+        if not folders:
+            if read:
+                self._unread_in_a_row = 0
+            return
+        wait = min(TAGS_AGAIN_S * 2 ** self._unread_in_a_row, TAGS_AGAIN_MAX_S)
+        self._unread_in_a_row += 1
         for folder in folders:
             root = next((r for r in self.roots if within(folder, r)), None)
             while root and folder != root and not os.path.isdir(folder):
                 folder = os.path.dirname(folder)  # a name shown, not the name on disk
             if root:
-                self.debouncer.later(Place(root, folder, "folder"), TAGS_AGAIN_S)
-        if folders:
-            log.info("tags of files in %d folders got no verdict: read again in %g s",
-                     len(folders), TAGS_AGAIN_S)
+                self.debouncer.later(Place(root, folder, "folder"), wait)
+        log.info("tags of files in %d folders got no verdict: read again in %g s",
+                 len(folders), wait)
 
     def _after_scan(self, result: ScanResult, whole: list[str]) -> None:
         """A root that looked unmounted had nothing marked missing: until a scan of it

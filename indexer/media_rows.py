@@ -81,6 +81,9 @@ def apply_tags(conn: sqlite3.Connection, tags: Tags, now: str,
 # stopped, memory short): tried again once; the same failure on the same content twice is
 # a verdict on the file, so a file that always hangs the parser is not retried forever.
 _AMBIGUOUS = ("TimeoutError:", "WorkerCrash:")
+# No worker could take the file (none could start): no word on the file at all, however
+# often; the writer says it once a job, not once a file.
+UNAVAILABLE = "WorkerUnavailable:"
 
 
 def _failed_alike_before(conn: sqlite3.Connection, file_id: int, tags: Tags) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from .catalog import Lookups
 from .config import MetadataConfig
 from .kinds import is_cover, taggable
+from .media_rows import UNAVAILABLE
 from .paths import db_text, printable
 from .pipeline import Inline, ProcessPool, batches, named, with_alarm
 from .records import CopyTags, Hashed, TagJob, Tags, Tally
@@ -142,7 +143,7 @@ class Offered:
 def _unplaced(job: TagJob, reason: str) -> Tags:
     """No worker read it (none could start, or one stopped before its first item): no
     word on the file at all, however often (media_rows: never a verdict)."""
-    return Tags(job.text, job.hash, error=f"WorkerUnavailable: {reason}", cover=job.is_cover,
+    return Tags(job.text, job.hash, error=f"{UNAVAILABLE} {reason}", cover=job.is_cover,
                 final=False)
 
 

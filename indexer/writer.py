@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from . import media_rows
 from .catalog import retrying, utc_now
+from .media_rows import UNAVAILABLE
 from .kinds import is_cover
 from .paths import db_text, printable
 from .records import (CopyTags, Counters, FileFailure, Hashed, Known, Problem, Progress, Seen,
@@ -118,6 +119,7 @@ class Writer:
         self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
         self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
         self.unread: set[str] = set()  # folders of files whose tags got no verdict
+        self._said_unavailable = False  # that no tag worker could take some files
         self.unplaced: set[str] = set()  # folders of held files left out: their root looked
         # unmounted at the end of the walks (placing.gather), to be looked at again
         self._last_seq = 0
@@ -303,7 +305,12 @@ class Writer:
             self.counters.metadata_extracted += 1
             return
         self.counters.metadata_failed += 1
-        log.warning("%s: cannot read its tags: %s", printable(tags.text), tags.error)
+        if not tags.error.startswith(UNAVAILABLE):
+            log.warning("%s: cannot read its tags: %s", printable(tags.text), tags.error)
+        elif not self._said_unavailable:  # the machine's, not the files': said once a job
+            self._said_unavailable = True
+            log.warning("tags not read, no word on the files (a later scan reads them): %s",
+                        tags.error.removeprefix(UNAVAILABLE).strip())
 
     def _failure(self, item: FileFailure) -> None:
         self.counters.files_processed += 1

@@ -214,6 +214,40 @@ def test_the_service_reads_again_soon_the_tags_a_killed_worker_left_without_a_ve
     assert kinds.count("reconcile") == 1 and "watch" in kinds
 
 
+def test_where_no_tag_worker_can_start_the_service_says_so_once_a_scan_and_waits_longer_each_time(
+        tmp_path, monkeypatch, caplog):
+    """A broken install (here: the workers' Python dies as it starts) is the machine's fault,
+    not the files': no verdict, one warning a scan (not one a file), and the folders
+    read again after waits that double, not every TAGS_AGAIN_S for ever; once workers
+    start again, the tags are read."""
+    from indexer import daemon
+    from test_daemon import service_config
+    monkeypatch.setattr(daemon, "TAGS_AGAIN_S", 0.2)
+    monkeypatch.setattr(daemon, "TAGS_AGAIN_MAX_S", 0.8)
+    root, db = tmp_path / "music", tmp_path / "library.db"
+    root.mkdir()
+    service = daemon.Service(service_config(db, [root], **{"metadata.workers": 1}))
+    thread = threading.Thread(target=service.run, daemon=True)
+    caplog.set_level("INFO", logger="indexer")
+    thread.start()
+    try:
+        wait_for(lambda: db.exists() and _reconciled(db), timeout=20, what="the first reconcile")
+        monkeypatch.setenv("PYTHONIOENCODING", "no-such-codec")  # a worker dies as it starts
+        distinct_flacs(root / "album", FILES)
+        waits = lambda: [r.args[1] for r in caplog.records if "got no verdict" in r.msg]
+        wait_for(lambda: len(waits()) >= 5, timeout=30, what="five scans without tags")
+        said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                and "tags" in r.getMessage()]
+        scans = len(waits())
+        monkeypatch.delenv("PYTHONIOENCODING")  # the install mended
+        wait_for(lambda: _tagged(db) == FILES, timeout=30, what="every file's tags")
+    finally:
+        service.stop()
+        thread.join(timeout=10)
+    assert waits()[:5] == [0.2, 0.4, 0.8, 0.8, 0.8]
+    assert len(said) == scans and all("no word on the files" in line for line in said), said
+
+
 def _tagged(db: Path) -> int:
     with connect(db) as conn:
         return conn.execute("SELECT count(*) FROM files f JOIN media m ON m.file_id = f.id "
