@@ -77,7 +77,7 @@ KEPT = Verdict(False)
 
 
 class _Compiled(NamedTuple):
-    spec: object  # pathspec.GitIgnoreSpec
+    spec: "Callable[[], object]"  # pathspec.GitIgnoreSpec of `rules`, made on first use
     # every pattern's regex in one: the cheap first test, found (re.search) in a path or not
     any_match: "Callable[[str], re.Match | None] | None"
     rules: tuple[tuple[str, int], ...]  # (text, line) of each of spec's patterns
@@ -91,13 +91,49 @@ class IgnoreSyntaxError(ValueError):
 
 
 def _pathspec():
-    import pathspec  # (here only; imported once a pattern is compiled)
+    import pathspec  # (here only; imported once a pattern is compiled, or a name decided)
     return pathspec
+
+
+class _Known(NamedTuple):
+    """A default pattern as pathspec compiles it (`regex`, `include`), without pathspec."""
+
+    regex: re.Pattern
+    include: bool
+
+
+# pathspec's regexes of config.DEFAULT_IGNORE, so that a walk under the default patterns
+# imports pathspec only once a name matches one of them: its import is 10 to 30 ms of the
+# start of every process that walks (the main one, each survey worker). pathspec itself
+# still decides every name these regexes match (`Level.decide`), and
+# tests/test_ignore.py checks them against pathspec's own, pattern by pattern.
+_DIR = r"(?:(?P<ps_d>/)|$)"
+KNOWN_REGEXES = {
+    "@eaDir": r"^(?:.+/)?@eaDir" + _DIR,
+    ".stversions": r"^(?:.+/)?\.stversions" + _DIR,
+    ".Trash-*": r"^(?:.+/)?\.Trash\-[^/]*" + _DIR,
+    "lost+found": r"^(?:.+/)?lost\+found" + _DIR,
+    ".DS_Store": r"^(?:.+/)?\.DS_Store" + _DIR,
+    "Thumbs.db": r"^(?:.+/)?Thumbs\.db" + _DIR,
+    "._*": r"^(?:.+/)?\._[^/]*" + _DIR,
+    "*.part": r"^(?:.+/)?[^/]*\.part" + _DIR,
+    "*.tmp": r"^(?:.+/)?[^/]*\.tmp" + _DIR,
+    "*.crdownload": r"^(?:.+/)?[^/]*\.crdownload" + _DIR,
+    "*.!qB": r"^(?:.+/)?[^/]*\.!qB" + _DIR,
+    ".*.??????": r"^(?:.+/)?\.[^/]*\.[^/][^/][^/][^/][^/][^/]" + _DIR,
+}
 
 
 def compile_pattern(text: str):
     """One gitignore pattern, compiled by pathspec (None for an empty line, whose
-    `include` pathspec leaves None like a comment's); IgnoreSyntaxError if it cannot be."""
+    `include` pathspec leaves None like a comment's); IgnoreSyntaxError if it cannot be.
+    A default pattern is compiled from its known regex, pathspec left unimported."""
+    if text in KNOWN_REGEXES:
+        return _Known(re.compile(KNOWN_REGEXES[text]), True)
+    return _by_pathspec(text)
+
+
+def _by_pathspec(text: str):
     pathspec = _pathspec()
     try:
         compiled = pathspec.GitIgnoreSpec.from_lines([text]).patterns
@@ -124,8 +160,14 @@ def _compile(lines: tuple[str, ...], source: str) -> _Compiled:
     if not rules and os.path.basename(source) == ".ndignore" and not _says_anything(lines):
         patterns, rules = [compile_pattern("*")], [("*", 0)]  # see Rule: line 0
     names_only = all(_names_only(text, pattern) for (text, _), pattern in zip(rules, patterns))
-    return _Compiled(_pathspec().GitIgnoreSpec(patterns), _any_match(patterns), tuple(rules),
-                     names_only)
+    return _Compiled(_spec_of(tuple(text for text, _ in rules)), _any_match(patterns),
+                     tuple(rules), names_only)
+
+
+def _spec_of(texts: tuple[str, ...]) -> "Callable[[], object]":
+    """pathspec's spec of the patterns `texts` (each compiles to one pattern), made on first
+    use, by pathspec alone: its verdicts never rest on KNOWN_REGEXES."""
+    return functools.cache(lambda: _pathspec().GitIgnoreSpec([_by_pathspec(t) for t in texts]))
 
 
 def _names_only(text: str, pattern) -> bool:
@@ -180,7 +222,7 @@ class Level(NamedTuple):
         compiled = self.compiled
         if compiled.any_match is None or compiled.any_match(path) is None:
             return None
-        result = compiled.spec.check_file(path)
+        result = compiled.spec().check_file(path)
         if result.include is None:
             return None
         text, line = compiled.rules[result.index]

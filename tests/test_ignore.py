@@ -120,6 +120,43 @@ def test_the_default_patterns_on_names_real_libraries_hold(name, ignored):
     assert ignore.check_patterns(DEFAULT_IGNORE) is None  # config.py relies on it
 
 
+def test_the_default_patterns_known_regexes_are_pathspecs_own():
+    assert set(ignore.KNOWN_REGEXES) == set(DEFAULT_IGNORE)
+    for pattern in DEFAULT_IGNORE:
+        [theirs] = pathspec.GitIgnoreSpec.from_lines([pattern]).patterns
+        ours = ignore.compile_pattern(pattern)
+        assert (ours.regex.pattern, ours.regex.flags, ours.include) == (
+            theirs.regex.pattern, theirs.regex.flags, theirs.include), pattern
+
+
+WALK_IN_A_FRESH_PROCESS = """
+import sys
+from indexer.config import DEFAULT_IGNORE
+from indexer.walk import Walk
+walk = Walk(sys.argv[1], (sys.argv[1],), ("audio",), DEFAULT_IGNORE)
+print(sorted(f.path[len(sys.argv[1]) + 1:] for listing in walk for f in listing.files))
+print("pathspec" in sys.modules)
+"""
+
+
+def test_a_walk_under_the_default_patterns_imports_pathspec_only_once_a_name_matches(tmp_path):
+    import subprocess
+    import sys
+    for name in ("01 Song.flac", "Foo/02 Song.flac", "Foo Bar/03 Song.mp3"):
+        write(tmp_path / name, name.encode())
+
+    def walked() -> list[str]:
+        return subprocess.run([sys.executable, "-c", WALK_IN_A_FRESH_PROCESS, str(tmp_path)],
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+
+    assert walked() == [str(["01 Song.flac", "Foo Bar/03 Song.mp3", "Foo/02 Song.flac"]),
+                        "False"]
+    write(tmp_path / "Foo" / "._02 Song.flac", b"x")  # AppleDouble: ignored, by pathspec's word
+    write(tmp_path / "@eaDir" / "04 Song.flac", b"y")
+    assert walked() == [str(["01 Song.flac", "Foo Bar/03 Song.mp3", "Foo/02 Song.flac"]),
+                        "True"]
+
+
 def test_an_empty_ndignore_ignores_its_folder_and_an_empty_indexerignore_nothing():
     for name, ignored in ((".ndignore", True), (".indexerignore", False), (".plexignore", False)):
         rules = Rules.at_root(ROOT, (), {}).enter(f"{ROOT}/Foo", {name: ("", "# a comment")})
