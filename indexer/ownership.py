@@ -124,9 +124,11 @@ def unwritable_folders(db_path: Path) -> list[Path]:
 
 
 def _subfolders(folder: str) -> list[str]:
+    """The folders in `folder`, links to folders included (a shard or `thumbnails` moved
+    to another disk is written through its link: the layout bounds the depth)."""
     try:
         with os.scandir(folder) as entries:
-            return [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+            return [entry.path for entry in entries if entry.is_dir()]
     except OSError:  # unreadable: then not writable either, which `os.access` says
         return []
 

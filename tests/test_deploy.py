@@ -407,12 +407,14 @@ def test_a_writer_names_each_cache_folder_root_made_where_covers_and_thumbnails_
     for mine in (cache, cache / "cd", cache / "thumbnails", cache / "thumbnails/300"):
         os.chown(mine, service, service)  # the others stay root's
     (cache / "cd" / "deeper").mkdir()  # not where a writer writes: not named
+    (place.state / "other-disk").mkdir()  # root's: a shard moved there, behind a link
+    os.symlink(place.state / "other-disk", cache / "12")
 
     scanned = place.indexer(place.users.service, "scan")
 
     assert scanned.returncode == 0, scanned.stderr
-    assert "2 folders beside the catalogue not writable by this user" in scanned.stderr
-    assert "e.g. " in scanned.stderr and "/ab: covers to be stored there fail" in scanned.stderr
+    assert "3 folders beside the catalogue not writable by this user" in scanned.stderr
+    assert "/12: covers to be stored there fail" in scanned.stderr  # the first by name
 
 
 def test_what_an_earlier_units_umask_hid_from_the_group_is_a_doctor_warning_with_its_chmod(
