@@ -23,6 +23,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -87,7 +88,8 @@ class Service:
         self._roots_lock = threading.Lock()  # the root monitor, and `indexer rescan`
         self._alive = time.monotonic()
         self._failures, self._retry_at = 0, None
-        self._unread_in_a_row = 0  # scans in a row that left tags without a verdict
+        self._unavailable_in_a_row = 0  # scans in a row where no tag worker could start
+        self._unavailable_places: set[Place] = set()  # folders waiting for a worker
         self.watcher: Watcher | None = None
         self.died = False  # a helper thread died: the service stops and `run` returns 1
         self._scheduler = None
@@ -281,33 +283,49 @@ class Service:
                 left = written / 1e9 + wait - time.time()
                 self.debouncer.defer(Place(root, folder, "folder"), min(max(left, 0.05), wait),
                                      since=began)
-        self._read_again(result.unread, result.counters.metadata_extracted)
+        self._read_again(result)
         if not self.waiting_for_room:
             self.notifier.send(STATUS=f"idle; last job #{result.job_id} {result.status}")
         return result
 
-    def _read_again(self, folders: tuple[str, ...], read: int) -> None:
-        """Tags that got no verdict (a worker killed or stuck, memory short, none able to
-        start) are read again soon, not at the next reconcile: the folder is looked at
-        after TAGS_AGAIN_S, or sooner on an event (its changes never wait for that). A
-        second hang or crash alike is a verdict (media_rows.py), so that ends; where no
-        worker can start at all, which is no verdict, each scan in a row that still
-        leaves some waits twice as long before the next, up to TAGS_AGAIN_MAX_S. Once a
-        scan reads tags and leaves none, the waits are short again."""
-        if not folders:
-            if read:
-                self._unread_in_a_row = 0
-            return
-        wait = min(TAGS_AGAIN_S * 2 ** self._unread_in_a_row, TAGS_AGAIN_MAX_S)
-        self._unread_in_a_row += 1
+    def _read_again(self, result: ScanResult) -> None:
+        """Tags that got no verdict (a worker killed or stuck, memory short) are read
+        again soon, not at the next reconcile: the folder is looked at after
+        TAGS_AGAIN_S, or sooner on an event (its changes never wait for that). A second
+        failure alike is a verdict (media_rows.py), so that ends. Files no worker could
+        take (none could start: a broken install, `ulimit -u`), which is never a
+        verdict, wait twice as long after each scan in a row that found no worker, up
+        to TAGS_AGAIN_MAX_S, and TAGS_AGAIN_S again once a worker takes files."""
+        if result.parsed and self._unavailable_in_a_row:  # workers start again
+            self._unavailable_in_a_row = 0
+            for place in self._unavailable_places:
+                self.debouncer.later(place, TAGS_AGAIN_S)
+            self._unavailable_places.clear()
+        unavailable = set(result.unavailable)
+        crashed = [folder for folder in result.unread if folder not in unavailable]
+        if crashed:
+            self._look_again(crashed, TAGS_AGAIN_S)
+            log.info("tags of files in %d folders got no verdict: read again in %g s",
+                     len(crashed), TAGS_AGAIN_S)
+        if unavailable:
+            wait = min(TAGS_AGAIN_S * 2 ** self._unavailable_in_a_row, TAGS_AGAIN_MAX_S)
+            self._unavailable_in_a_row += 1
+            self._unavailable_places |= self._look_again(unavailable, wait)
+            log.info("tags of files in %d folders taken by no worker (none could start): "
+                     "read again in %g s", len(unavailable), wait)
+
+    def _look_again(self, folders: Iterable[str], seconds: float) -> set[Place]:
+        """Look at these folders (or the nearest folder above that exists) in `seconds`."""
+        places = set()
         for folder in folders:
             root = next((r for r in self.roots if within(folder, r)), None)
             while root and folder != root and not os.path.isdir(folder):
                 folder = os.path.dirname(folder)  # a name shown, not the name on disk
             if root:
-                self.debouncer.later(Place(root, folder, "folder"), wait)
-        log.info("tags of files in %d folders got no verdict: read again in %g s",
-                 len(folders), wait)
+                place = Place(root, folder, "folder")
+                self.debouncer.later(place, seconds)
+                places.add(place)
+        return places
 
     def _after_scan(self, result: ScanResult, whole: list[str]) -> None:
         """A root that looked unmounted had nothing marked missing: until a scan of it

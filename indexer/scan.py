@@ -57,6 +57,9 @@ class ScanResult:
     guarded: tuple[str, ...] = ()
     # folders of files whose tag reading got no verdict (a worker died or hung): retry them
     unread: tuple[str, ...] = ()
+    # of those, the folders of files no worker could take (none could start)
+    unavailable: tuple[str, ...] = ()
+    parsed: bool = False  # a worker (or, sequential, this process) parsed some file's tags
 
     def summary(self) -> dict:
         """The `indexer scan --json` object (documented in the README)."""
@@ -149,7 +152,8 @@ class Scan:
             self._record_failure(message)
         return ScanResult(job_id, status, self.writer.counters, time.monotonic() - started,
                           tuple(self.roots), self.warnings, message, dict(self.unsettled),
-                          tuple(sorted(self.guarded)), tuple(sorted(self.writer.unread)))
+                          tuple(sorted(self.guarded)), tuple(sorted(self.writer.unread)),
+                          tuple(sorted(self.writer.unavailable)), self.writer.parsed)
 
     def _run_job(self, catalogue_empty: bool) -> tuple[str, str | None]:
         usable = [root for root in self.roots if self._healthy(root)]

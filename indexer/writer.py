@@ -119,6 +119,8 @@ class Writer:
         self._held: list[Hashed] = []  # files whose row is in question, until `Settle`
         self.resolved: list[Hashed] = []  # held files once placed: for the tag stage
         self.unread: set[str] = set()  # folders of files whose tags got no verdict
+        self.unavailable: set[str] = set()  # of those, where no worker could take a file
+        self.parsed = False  # some file's tags had a parser's word (a worker took it)
         self._said_unavailable = False  # that no tag worker could take some files
         self.unplaced: set[str] = set()  # folders of held files left out: their root looked
         # unmounted at the end of the walks (placing.gather), to be looked at again
@@ -299,13 +301,17 @@ class Writer:
         if applied is None:
             return  # the file changed or went while it was parsed: the next scan reads it
         folder, final = applied
+        unavailable = tags.error is not None and tags.error.startswith(UNAVAILABLE)
+        self.parsed = self.parsed or not unavailable
         if not final:
             self.unread.add(folder)
+        if unavailable:
+            self.unavailable.add(folder)
         if tags.error is None:
             self.counters.metadata_extracted += 1
             return
         self.counters.metadata_failed += 1
-        if not tags.error.startswith(UNAVAILABLE):
+        if not unavailable:
             log.warning("%s: cannot read its tags: %s", printable(tags.text), tags.error)
         elif not self._said_unavailable:  # the machine's, not the files': said once a job
             self._said_unavailable = True

@@ -32,10 +32,10 @@ def tags_state(db: Path, name: str) -> tuple:
     return tuple(row)
 
 
-def distinct_flacs(root: Path, count: int) -> None:
-    """`count` real FLAC files, each with its own content."""
+def distinct_flacs(root: Path, count: int, first: int = 0) -> None:
+    """`count` real FLAC files, each with its own content (the `first`-th on)."""
     root.mkdir()
-    for n in range(count):
+    for n in range(first, first + count):
         shutil.copyfile(DATA / "tone.flac", root / f"{n:03d}.flac")
         with open(root / f"{n:03d}.flac", "ab") as handle:
             handle.write(n.to_bytes(2, "big"))
@@ -218,14 +218,16 @@ def test_where_no_tag_worker_can_start_the_service_says_so_once_a_scan_and_waits
         tmp_path, monkeypatch, caplog):
     """A broken install (here: the workers' Python dies as it starts) is the machine's fault,
     not the files': no verdict, one warning a scan (not one a file), and the folders
-    read again after waits that double, not every TAGS_AGAIN_S for ever; once workers
-    start again, the tags are read."""
-    from indexer import daemon
+    read again after waits that double, not every TAGS_AGAIN_S for ever. Once workers
+    start again, a worker that dies on a file has that file read again after
+    TAGS_AGAIN_S, however long the waits had grown."""
+    from indexer import daemon, tagging
     from test_daemon import service_config
     monkeypatch.setattr(daemon, "TAGS_AGAIN_S", 0.2)
     monkeypatch.setattr(daemon, "TAGS_AGAIN_MAX_S", 0.8)
     root, db = tmp_path / "music", tmp_path / "library.db"
     root.mkdir()
+    distinct_flacs(root / "anchor", 1, first=FILES)  # the root never empty: never unmounted
     service = daemon.Service(service_config(db, [root], **{"metadata.workers": 1}))
     thread = threading.Thread(target=service.run, daemon=True)
     caplog.set_level("INFO", logger="indexer")
@@ -234,24 +236,39 @@ def test_where_no_tag_worker_can_start_the_service_says_so_once_a_scan_and_waits
         wait_for(lambda: db.exists() and _reconciled(db), timeout=20, what="the first reconcile")
         monkeypatch.setenv("PYTHONIOENCODING", "no-such-codec")  # a worker dies as it starts
         distinct_flacs(root / "album", FILES)
-        waits = lambda: [r.args[1] for r in caplog.records if "got no verdict" in r.msg]
+        waits = lambda: [r.args[1] for r in caplog.records if "taken by no worker" in r.msg]
         wait_for(lambda: len(waits()) >= 5, timeout=30, what="five scans without tags")
         said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
                 and "tags" in r.getMessage()]
         scans = len(waits())
+        shutil.rmtree(root / "album")  # a scan that reads no tags: the waits stay long
+        wait_for(lambda: _present(db) == 1, timeout=30, what="the album gone")
         monkeypatch.delenv("PYTHONIOENCODING")  # the install mended
-        wait_for(lambda: _tagged(db) == FILES, timeout=30, what="every file's tags")
+        # Workers start again; one dies on a file: read again soon, not after the long wait
+        monkeypatch.setattr(tagging, "READ_TAGS", "slow_stage:tags_dying_once")
+        monkeypatch.setenv("SLOW_STAGE_ONCE", str(tmp_path / "died"))
+        distinct_flacs(root / "other album", FILES - 1, first=FILES + 1)  # contents never seen
+        shutil.copyfile(DATA / "tone.flac", root / "other album" / "dies once.flac")
+        wait_for(lambda: _tagged(db) == FILES + 1, timeout=30, what="the other album's tags")
     finally:
         service.stop()
         thread.join(timeout=10)
     assert waits()[:5] == [0.2, 0.4, 0.8, 0.8, 0.8]
     assert len(said) == scans and all("no word on the files" in line for line in said), said
+    soon = [r.args[1] for r in caplog.records if "got no verdict" in r.msg]
+    assert (tmp_path / "died").exists() and soon == [0.2]
+
+
+def _present(db: Path) -> int:
+    with connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM files WHERE status = 'present'").fetchone()[0]
 
 
 def _tagged(db: Path) -> int:
     with connect(db) as conn:
         return conn.execute("SELECT count(*) FROM files f JOIN media m ON m.file_id = f.id "
-                            "WHERE f.tags_hash IS f.hash AND m.error IS NULL").fetchone()[0]
+                            "WHERE f.tags_hash IS f.hash AND m.error IS NULL "
+                            "AND f.status = 'present'").fetchone()[0]
 
 
 def _reconciled(db: Path) -> bool:
