@@ -26,7 +26,6 @@ from collections.abc import Callable
 
 from . import media_rows
 from .catalog import retrying, utc_now
-from .media_rows import UNAVAILABLE
 from .kinds import is_cover
 from .paths import db_text, printable
 from .records import (CopyTags, Counters, FileFailure, Hashed, Known, Problem, Progress, Seen,
@@ -301,7 +300,7 @@ class Writer:
         if applied is None:
             return  # the file changed or went while it was parsed: the next scan reads it
         folder, final = applied
-        unavailable = tags.error is not None and tags.error.startswith(UNAVAILABLE)
+        unavailable = tags.error is not None and tags.error.startswith(media_rows.UNAVAILABLE)
         self.parsed = self.parsed or not unavailable
         if not final:
             self.unread.add(folder)
@@ -316,7 +315,7 @@ class Writer:
         elif not self._said_unavailable:  # the machine's, not the files': said once a job
             self._said_unavailable = True
             log.warning("tags not read, no word on the files (a later scan reads them): %s",
-                        tags.error.removeprefix(UNAVAILABLE).strip())
+                        tags.error.removeprefix(media_rows.UNAVAILABLE).strip())
 
     def _failure(self, item: FileFailure) -> None:
         self.counters.files_processed += 1
