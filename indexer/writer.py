@@ -120,7 +120,6 @@ class Writer:
         self.unread: set[str] = set()  # folders of files whose tags got no verdict
         self.unavailable: set[str] = set()  # of those, where no worker could take a file
         self.parsed = False  # some file's tags had a parser's word (a worker took it)
-        self._said_unavailable = False  # that no tag worker could take some files
         self.unplaced: set[str] = set()  # folders of held files left out: their root looked
         # unmounted at the end of the walks (placing.gather), to be looked at again
         self._last_seq = 0
@@ -302,6 +301,7 @@ class Writer:
         folder, final = applied
         unavailable = tags.error is not None and tags.error.startswith(media_rows.UNAVAILABLE)
         self.parsed = self.parsed or not unavailable
+        first_unavailable = unavailable and not self.unavailable
         if not final:
             self.unread.add(folder)
         if unavailable:
@@ -312,8 +312,7 @@ class Writer:
         self.counters.metadata_failed += 1
         if not unavailable:
             log.warning("%s: cannot read its tags: %s", printable(tags.text), tags.error)
-        elif not self._said_unavailable:  # the machine's, not the files': said once a job
-            self._said_unavailable = True
+        elif first_unavailable:  # the machine's, not the files': said once a job
             log.warning("tags not read, no word on the files (a later scan reads them): %s",
                         tags.error.removeprefix(media_rows.UNAVAILABLE).strip())
 
